@@ -1,0 +1,178 @@
+/**
+ * Stable error codes and the one error type every ForgeOne package throws or returns.
+ *
+ * Codes never change meaning once released: tools, API clients and tests match on `code`,
+ * never on the message text.
+ *
+ * @packageDocumentation
+ */
+
+/** What each code means and how an HTTP API should report it. */
+export interface ErrorCodeInfo {
+  /** One sentence a person can read. */
+  readonly description: string;
+  /** HTTP status an API reports for this code. */
+  readonly status: number;
+  /** Whether retrying the same request later may succeed. */
+  readonly retryable: boolean;
+}
+
+/**
+ * The one table of error codes. Adding a code is a minor change; changing or removing one is breaking.
+ */
+export const ErrorCodes = {
+  // generic
+  INTERNAL: { description: 'An unexpected internal error.', status: 500, retryable: false },
+  INVALID_ARGUMENT: { description: 'An argument is malformed or out of range.', status: 400, retryable: false },
+  NOT_FOUND: { description: 'The named thing does not exist.', status: 404, retryable: false },
+  ALREADY_EXISTS: { description: 'The thing to be created already exists.', status: 409, retryable: false },
+  IO_ERROR: { description: 'A file or device operation failed.', status: 500, retryable: true },
+  LIMIT_EXCEEDED: { description: 'A size or count limit was exceeded.', status: 413, retryable: false },
+
+  // crypto primitives
+  CRYPTO_INVALID_KEY: { description: 'A key has the wrong length or encoding.', status: 400, retryable: false },
+  CRYPTO_INVALID_SIGNATURE_ENCODING: { description: 'A signature has the wrong length or encoding.', status: 400, retryable: false },
+  CRYPTO_PROVIDER_MISMATCH: { description: 'Two crypto providers disagreed on the same input.', status: 500, retryable: false },
+
+  // key files
+  KEY_FILE_INVALID: { description: 'A key file is malformed.', status: 400, retryable: false },
+  KEY_FILE_PERMISSIONS: { description: 'A private key file is readable by other users.', status: 400, retryable: false },
+  KEY_FILE_EXISTS: { description: 'Refusing to overwrite an existing key file.', status: 409, retryable: false },
+
+  // trust root
+  TRUST_ROOT_INVALID: { description: 'The trust root document is malformed.', status: 400, retryable: false },
+  TRUST_ROOT_SIGNATURE: { description: 'The trust root is not signed by a threshold of its root keys.', status: 400, retryable: false },
+  TRUST_ROOT_EXPIRED: { description: 'The trust root has expired.', status: 400, retryable: false },
+  TRUST_ROOT_VERSION: { description: 'A trust root update does not follow the current version by exactly one.', status: 409, retryable: false },
+  TRUST_ROOT_ROLLBACK: { description: 'A trust root older than the one already accepted was offered.', status: 409, retryable: false },
+  TRUST_ROOT_ROTATION: { description: 'A trust root update is not signed by a threshold of the previous root keys.', status: 400, retryable: false },
+  TRUST_ROLE_UNKNOWN: { description: 'The trust root has no such role.', status: 400, retryable: false },
+
+  // packages
+  PKG_TRUNCATED: { description: 'The package file ends before its declared contents.', status: 400, retryable: false },
+  PKG_BAD_MAGIC: { description: 'The file is not a .forgepkg package.', status: 400, retryable: false },
+  PKG_UNSUPPORTED_VERSION: { description: 'The package format version is not supported.', status: 400, retryable: false },
+  PKG_MALFORMED: { description: 'The package structure is malformed.', status: 400, retryable: false },
+  PKG_LIMIT_EXCEEDED: { description: 'A package size or count exceeds its limit.', status: 413, retryable: false },
+  PKG_DUPLICATE_ENTRY: { description: 'The package holds two entries with the same name.', status: 400, retryable: false },
+  PKG_INVALID_PATH: { description: 'A file name in the package is not a safe relative path.', status: 400, retryable: false },
+  PKG_INVALID_UTF8: { description: 'Text in the package is not valid UTF-8.', status: 400, retryable: false },
+  PKG_MANIFEST_INVALID: { description: 'The package manifest does not match its schema.', status: 400, retryable: false },
+  PKG_MANIFEST_NOT_CANONICAL: { description: 'The manifest bytes are not in canonical form.', status: 400, retryable: false },
+  PKG_CONTENT_MISMATCH: { description: 'The package content does not match the files its manifest lists.', status: 400, retryable: false },
+  PKG_HASH_MISMATCH: { description: 'A content file does not match the hash in the manifest.', status: 400, retryable: false },
+  PKG_EXPIRED: { description: 'The package has expired.', status: 400, retryable: false },
+  PKG_NOT_YET_VALID: { description: 'The package was created in the future.', status: 400, retryable: false },
+  PKG_ROLLBACK: { description: 'A version lower than one already accepted for this package name.', status: 409, retryable: false },
+  PKG_UNSIGNED: { description: 'The package carries no signatures.', status: 400, retryable: false },
+  PKG_SIGNATURE_INVALID: { description: 'A signature does not verify, so the quorum is not met.', status: 400, retryable: false },
+  PKG_SIGNER_UNTRUSTED: { description: 'Signatures come from keys the trust root does not trust for packages.', status: 400, retryable: false },
+  PKG_SIGNER_REVOKED: { description: 'A signature comes from a revoked key, so the quorum is not met.', status: 400, retryable: false },
+  PKG_SIGNATURE_DUPLICATE: { description: 'One key signed more than once; it counts once, so the quorum is not met.', status: 400, retryable: false },
+  PKG_QUORUM_NOT_MET: { description: 'Fewer distinct trusted keys signed than the threshold requires.', status: 400, retryable: false },
+
+  // policy, sandbox, runtime (used by later subsystems)
+  POLICY_DENIED: { description: 'The policy denied the call.', status: 403, retryable: false },
+  POLICY_INVALID: { description: 'The policy document is malformed.', status: 400, retryable: false },
+  SANDBOX_CPU_EXCEEDED: { description: 'The workload exceeded its CPU budget.', status: 429, retryable: false },
+  SANDBOX_MEMORY_EXCEEDED: { description: 'The workload exceeded its memory limit.', status: 413, retryable: false },
+  CONTAINER_QUARANTINED: { description: 'The container is quarantined.', status: 423, retryable: true },
+  CONFIG_INVALID: { description: 'The configuration is malformed.', status: 400, retryable: false },
+  STATE_CORRUPT: { description: 'A persisted state file is corrupt.', status: 500, retryable: false },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+/** Every stable error code. */
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** Options for constructing a {@link ForgeError}. */
+export interface ForgeErrorOptions {
+  /** The underlying error, kept for diagnostics. */
+  readonly cause?: unknown;
+  /** Structured, non-secret details (paths, key ids, limits) for machines. */
+  readonly details?: Readonly<Record<string, unknown>>;
+  /** Overrides the table's retryable flag. */
+  readonly retryable?: boolean;
+}
+
+/**
+ * The error every ForgeOne package throws or returns. Match on {@link ForgeError.code}, not on
+ * `instanceof` (two installed copies of this package would break `instanceof`): use {@link isForgeError}.
+ *
+ * @example
+ * ```ts
+ * throw new ForgeError('PKG_EXPIRED', 'package hello@1.0.0 expired at 2026-01-01T00:00:00Z');
+ * ```
+ */
+export class ForgeError extends Error {
+  /** The stable code. */
+  readonly code: ErrorCode;
+  /** Whether retrying later may succeed. */
+  readonly retryable: boolean;
+  /** Structured details for machines. */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  /**
+   * @param code - a stable code from {@link ErrorCodes}
+   * @param message - what went wrong, for people; never include secrets
+   * @param options - cause, details and retryable override
+   */
+  constructor(code: ErrorCode, message: string, options: ForgeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ForgeError';
+    this.code = code;
+    this.retryable = options.retryable ?? ErrorCodes[code].retryable;
+    this.details = options.details;
+  }
+
+  /** HTTP status for this error's code. */
+  get status(): number {
+    return ErrorCodes[this.code].status;
+  }
+
+  /**
+   * A plain object safe to print or send: code, message, retryable and details (never the cause's stack).
+   * @returns the JSON form
+   */
+  toJSON(): { code: ErrorCode; message: string; retryable: boolean; details?: Readonly<Record<string, unknown>> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message, retryable: this.retryable }
+      : { code: this.code, message: this.message, retryable: this.retryable, details: this.details };
+  }
+}
+
+/**
+ * Whether a value is a {@link ForgeError}, judged by name and code (works across package copies).
+ * @param value - anything caught
+ * @returns true when `value` carries a known ForgeOne error code
+ */
+export function isForgeError(value: unknown): value is ForgeError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { name?: unknown }).name === 'ForgeError' &&
+    typeof (value as { code?: unknown }).code === 'string' &&
+    Object.hasOwn(ErrorCodes, (value as { code: string }).code)
+  );
+}
+
+/**
+ * Normalise anything thrown into a {@link ForgeError}: ForgeErrors pass through, anything else becomes
+ * `fallback` (default `INTERNAL`) with the original kept as `cause`.
+ * @param value - anything caught
+ * @param fallback - code for values that are not ForgeErrors
+ * @returns a ForgeError
+ */
+export function toForgeError(value: unknown, fallback: ErrorCode = 'INTERNAL'): ForgeError {
+  if (isForgeError(value)) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new ForgeError(fallback, message, { cause: value });
+}
+
+/**
+ * Whether a string is a known error code.
+ * @param code - a candidate code
+ * @returns true when `code` is in {@link ErrorCodes}
+ */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ErrorCodes, code);
+}
