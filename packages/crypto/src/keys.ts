@@ -1,8 +1,17 @@
+import * as ed from '@noble/ed25519';
 import { chmod, open, readFile, stat } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { ForgeError, bytesEqual, fromHex, toHex } from '@forgeone/common';
 import type { CryptoProvider } from './CryptoProvider.js';
 import { isAcceptablePointEncoding } from './ed25519-rule.js';
+
+function isTorsionFree(publicKey: Uint8Array): boolean {
+  try {
+    return ed.Point.fromBytes(publicKey, false).isTorsionFree();
+  } catch {
+    return false;
+  }
+}
 
 const PRIVATE_KIND = 'forgeone.ed25519.private-key';
 const PUBLIC_KIND = 'forgeone.ed25519.public-key';
@@ -101,15 +110,17 @@ export class SigningKey implements PublicKeyInfo {
 }
 
 /**
- * Check that a public key is usable for ForgeOne signatures (canonical, not of small order) and build its info.
+ * Check that a public key may be trusted (canonical, on the curve, in the prime-order subgroup: neither small
+ * nor mixed order, as every honestly generated key is) and build its info. Trust roots admit keys only through
+ * this check, so a key with a torsion component can never count in a quorum.
  * @param provider - hash provider
  * @param publicKey - 32 bytes
  * @returns the key with its id
  * @throws ForgeError `CRYPTO_INVALID_KEY` when the key is unusable
  */
 export function publicKeyInfo(provider: CryptoProvider, publicKey: Uint8Array): PublicKeyInfo {
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32 || !isAcceptablePointEncoding(publicKey)) {
-    throw new ForgeError('CRYPTO_INVALID_KEY', 'not an acceptable Ed25519 public key (wrong length, non-canonical or small order)');
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32 || !isAcceptablePointEncoding(publicKey) || !isTorsionFree(publicKey)) {
+    throw new ForgeError('CRYPTO_INVALID_KEY', 'not an acceptable Ed25519 public key (wrong length, non-canonical, small or mixed order)');
   }
   return { keyId: keyIdOf(provider, publicKey), publicKey: Uint8Array.from(publicKey) };
 }
