@@ -21,6 +21,16 @@ export interface Ed25519KeyPair {
   readonly publicKey: Uint8Array;
 }
 
+/** A secret key imported once for repeated signing (key import can cost more than the signature). */
+export interface Signer {
+  /**
+   * Sign a message (pure Ed25519, RFC 8032).
+   * @param message - the message
+   * @returns the 64-byte signature
+   */
+  sign(message: Uint8Array): Uint8Array;
+}
+
 /**
  * Hashes, signatures and randomness behind one interface, so the portable and the fast
  * implementation can be swapped without changing any decision: both follow the same
@@ -64,6 +74,13 @@ export interface CryptoProvider {
    * @throws ForgeError `CRYPTO_INVALID_KEY` for a wrong length
    */
   sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array;
+  /**
+   * Import a secret key once for repeated signing.
+   * @param secretKey - 32-byte seed (the provider may keep a derived form, never a printable one)
+   * @returns a signer
+   * @throws ForgeError `CRYPTO_INVALID_KEY` for a wrong length
+   */
+  createSigner(secretKey: Uint8Array): Signer;
   /**
    * Verify a signature under ForgeOne's Ed25519 rule. Never throws.
    * @param signature - 64 bytes

@@ -3,7 +3,7 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { ForgeError, bytesEqual } from '@forgeone/common';
-import type { CryptoProvider, Ed25519KeyPair, HashStream } from './CryptoProvider.js';
+import type { CryptoProvider, Ed25519KeyPair, HashStream, Signer } from './CryptoProvider.js';
 import { checkEd25519Encoding } from './ed25519-rule.js';
 
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -74,6 +74,13 @@ export class NobleCryptoProvider implements CryptoProvider {
   sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
     checkSeed(secretKey);
     return ed.sign(message, secretKey);
+  }
+
+  /** @inheritDoc */
+  createSigner(secretKey: Uint8Array): Signer {
+    checkSeed(secretKey);
+    const seed = Uint8Array.from(secretKey);
+    return { sign: (message: Uint8Array) => ed.sign(message, seed) };
   }
 
   /** @inheritDoc */

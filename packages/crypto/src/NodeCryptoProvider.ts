@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { ForgeError } from '@forgeone/common';
-import type { CryptoProvider, Ed25519KeyPair, HashStream } from './CryptoProvider.js';
+import type { CryptoProvider, Ed25519KeyPair, HashStream, Signer } from './CryptoProvider.js';
 import { checkEd25519Encoding } from './ed25519-rule.js';
 
 const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
@@ -83,6 +83,12 @@ export class NodeCryptoProvider implements CryptoProvider {
   /** @inheritDoc */
   sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
     return view(sign(null, message, privateKeyObject(secretKey)));
+  }
+
+  /** @inheritDoc */
+  createSigner(secretKey: Uint8Array): Signer {
+    const key = privateKeyObject(secretKey);
+    return { sign: (message: Uint8Array) => view(sign(null, message, key)) };
   }
 
   /** @inheritDoc */

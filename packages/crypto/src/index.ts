@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export type { CryptoProvider, HashStream, Ed25519KeyPair } from './CryptoProvider.js';
+export type { CryptoProvider, HashStream, Ed25519KeyPair, Signer } from './CryptoProvider.js';
 export { NodeCryptoProvider } from './NodeCryptoProvider.js';
 export type { NodeCryptoProviderOptions } from './NodeCryptoProvider.js';
 export { NobleCryptoProvider } from './NobleCryptoProvider.js';

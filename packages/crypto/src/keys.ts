@@ -2,7 +2,7 @@ import * as ed from '@noble/ed25519';
 import { chmod, open, readFile, stat } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { ForgeError, bytesEqual, fromHex, toHex } from '@forgeone/common';
-import type { CryptoProvider } from './CryptoProvider.js';
+import type { CryptoProvider, Signer } from './CryptoProvider.js';
 import { isAcceptablePointEncoding } from './ed25519-rule.js';
 
 function isTorsionFree(publicKey: Uint8Array): boolean {
@@ -44,7 +44,7 @@ export class SigningKey implements PublicKeyInfo {
   /** The 32-byte public key. */
   readonly publicKey: Uint8Array;
   readonly #secret: Uint8Array;
-  readonly #provider: CryptoProvider;
+  readonly #signer: Signer;
 
   /**
    * @param provider - the provider that signs
@@ -54,7 +54,7 @@ export class SigningKey implements PublicKeyInfo {
   constructor(provider: CryptoProvider, secretKey: Uint8Array) {
     if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) throw new ForgeError('CRYPTO_INVALID_KEY', 'Ed25519 secret key must be 32 bytes');
     this.#secret = Uint8Array.from(secretKey);
-    this.#provider = provider;
+    this.#signer = provider.createSigner(this.#secret);
     this.publicKey = provider.ed25519PublicKey(this.#secret);
     this.keyId = keyIdOf(provider, this.publicKey);
   }
@@ -77,7 +77,7 @@ export class SigningKey implements PublicKeyInfo {
    * @returns a 64-byte Ed25519 signature
    */
   sign(message: Uint8Array): Uint8Array {
-    return this.#provider.sign(this.#secret, message);
+    return this.#signer.sign(message);
   }
 
   /**

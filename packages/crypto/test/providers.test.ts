@@ -95,6 +95,8 @@ describe('the two providers agree', () => {
         const s1 = node.sign(sk, msg);
         const s2 = noble.sign(sk, msg);
         expect(s1).toEqual(s2);
+        expect(node.createSigner(sk).sign(msg)).toEqual(s1);
+        expect(noble.createSigner(sk).sign(msg)).toEqual(s1);
         expect(noble.verify(s1, msg, pk)).toBe(true);
         expect(node.verify(s2, msg, pk)).toBe(true);
       }),
