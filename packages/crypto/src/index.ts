@@ -17,6 +17,7 @@ export {
   TRUST_ROOT_SIGNING_PREFIX,
   REQUIRED_ROLES,
   TrustRootSchema,
+  TrustRoleSchema,
   TrustRootSignedSchema,
   parseTrustRoot,
   trustRootSigningBytes,

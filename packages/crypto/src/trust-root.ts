@@ -14,7 +14,8 @@ const Hex64 = z.string().regex(/^[0-9a-f]{128}$/, '64 bytes of lowercase hex');
 const RoleName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a role name is lowercase letters, digits and -');
 const Timestamp = z.iso.datetime({ offset: false, precision: 0 });
 
-const RoleSchema = z.strictObject({
+/** A role in a trust root: the keys that act for it and how many must sign. */
+export const TrustRoleSchema = z.strictObject({
   keyIds: z.array(KeyId).min(1).max(64),
   threshold: z.number().int().min(1).max(64),
 });
@@ -26,7 +27,7 @@ export const TrustRootSignedSchema = z.strictObject({
   version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   expires: Timestamp,
   keys: z.record(KeyId, z.strictObject({ keyType: z.literal('ed25519'), publicKey: Hex32 })),
-  roles: z.record(RoleName, RoleSchema),
+  roles: z.record(RoleName, TrustRoleSchema),
   revoked: z.array(KeyId).max(1024),
 });
 
@@ -37,7 +38,7 @@ export const TrustRootSchema = z.strictObject({
 });
 
 /** A role: the keys that act for it and how many of them must sign. */
-export type TrustRole = z.infer<typeof RoleSchema>;
+export type TrustRole = z.infer<typeof TrustRoleSchema>;
 /** The signed body of a trust root. */
 export type TrustRootSigned = z.infer<typeof TrustRootSignedSchema>;
 /** A trust root document. */
