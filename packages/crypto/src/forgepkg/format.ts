@@ -113,7 +113,7 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
 /**
  * Parse a `.forgepkg` file. Every length is checked against the bytes that remain and against `limits`
  * before anything is read, so hostile input fails fast with a specific code and never throws anything but
- * a {@link ForgeError} inside the result.
+ * a `ForgeError` inside the result.
  * @param bytes - the whole file
  * @param limits - size and count limits
  * @returns the parsed package, or the first problem found
