@@ -1,5 +1,5 @@
 import * as ed from '@noble/ed25519';
-import { chmod, open, readFile, stat } from 'node:fs/promises';
+import { chmod, lstat, open, readFile, stat } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { ForgeError, bytesEqual, fromHex, toHex } from '@forgeone/common';
 import type { CryptoProvider, Signer } from './CryptoProvider.js';
@@ -183,11 +183,16 @@ export interface SaveKeyOptions {
  * ```
  */
 export async function saveSigningKey(key: SigningKey, path: string, options: SaveKeyOptions = {}): Promise<string> {
+  const pubPath = `${path}.pub`;
+  if (!(options.overwrite ?? false)) {
+    for (const p of [path, pubPath]) {
+      if (await exists(p)) throw new ForgeError('KEY_FILE_EXISTS', `${p} already exists; refusing to overwrite it`);
+    }
+  }
   const secret = key.exportSecret();
   const body = `${JSON.stringify({ kind: PRIVATE_KIND, version: 1, keyId: key.keyId, publicKey: toHex(key.publicKey), secretKey: toHex(secret) }, null, 2)}\n`;
   secret.fill(0);
   await writeExclusive(path, body, 0o600, options.overwrite ?? false);
-  const pubPath = `${path}.pub`;
   await savePublicKey(key, pubPath, options);
   return pubPath;
 }
@@ -253,6 +258,15 @@ export async function loadPublicKey(provider: CryptoProvider, path: string): Pro
   const info = publicKeyInfo(provider, hexField(doc, 'publicKey', 32, path));
   if (doc.keyId !== undefined && doc.keyId !== info.keyId) throw new ForgeError('KEY_FILE_INVALID', `${path}: stored key id does not match the public key`);
   return info;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function readKeyText(path: string): Promise<string> {

@@ -257,3 +257,40 @@ describe('.forgepkg hostile input', () => {
     expect(codeOf(v.verify('hello' as unknown as Uint8Array))).toBe('INVALID_ARGUMENT');
   });
 });
+
+describe('package directories and rollback state', () => {
+  it('readPackageDirectory packs only what "include" lists, refuses symlinks, and names a missing include', async () => {
+    const { mkdtemp, mkdir, writeFile, symlink } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readPackageDirectory } = await import('../src/index.js');
+    const dir = await mkdtemp(join(tmpdir(), 'forgepkg-dir-'));
+    await mkdir(join(dir, 'lib'));
+    await writeFile(join(dir, 'a.wasm'), WASM);
+    await writeFile(join(dir, 'lib', 'b.txt'), 'b');
+    await writeFile(join(dir, 'build-script.mjs'), '//');
+    await writeFile(join(dir, 'forgepkg.json'), JSON.stringify({ name: 'x', version: '1.0.0', entry: 'a.wasm', include: ['a.wasm', 'lib'] }));
+    const input = await readPackageDirectory(dir);
+    expect([...input.files.keys()].sort()).toEqual(['a.wasm', 'lib/b.txt']);
+    await writeFile(join(dir, 'forgepkg.json'), JSON.stringify({ name: 'x', version: '1.0.0', entry: 'a.wasm', include: ['missing.wasm'] }));
+    await expect(readPackageDirectory(dir)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await writeFile(join(dir, 'forgepkg.json'), JSON.stringify({ name: 'x', version: '1.0.0', entry: 'a.wasm' }));
+    await symlink('/etc/passwd', join(dir, 'lib', 'link'));
+    await expect(readPackageDirectory(dir)).rejects.toMatchObject({ code: 'PKG_INVALID_PATH' });
+  });
+
+  it('a trust root older than one already accepted is refused when verifying with state', async () => {
+    const f = fixture();
+    const state = createMemoryTrustState();
+    await state.recordRootVersion(2);
+    const r = verifier(f).verify(samplePackage(f, f.packageKeys.slice(0, 3)), { state });
+    expect(codeOf(r)).toBe('TRUST_ROOT_ROLLBACK');
+  });
+
+  it('verification reports progress per hashed file', () => {
+    const f = fixture();
+    const seen: string[] = [];
+    verifier(f).verify(samplePackage(f, f.packageKeys.slice(0, 3)), { onProgress: (done, total, name) => seen.push(`${done}/${total} ${name}`) });
+    expect(seen).toEqual(['1/3 README.md', '2/3 data/config.json', '3/3 hello.wasm']);
+  });
+});

@@ -62,3 +62,13 @@ describe('key files', () => {
     }
   });
 });
+
+describe('key files: no stray private key', () => {
+  it('refuses before writing anything when only the .pub exists', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'forgeone-keys-'));
+    const path = join(dir, 'k.key');
+    await writeFile(`${path}.pub`, '{}');
+    expect(await code(saveSigningKey(SigningKey.generate(provider), path))).toBe('KEY_FILE_EXISTS');
+    expect(await code(stat(path))).toBe('ENOENT');
+  });
+});

@@ -124,6 +124,8 @@ export async function readPackageDirectory(dir: string, limits: PackageLimits = 
   } catch (e) {
     throw new ForgeError('PKG_MANIFEST_INVALID', `${MANIFEST_TEMPLATE_FILE} is not JSON: ${(e as Error).message}`);
   }
+  const include = Array.isArray(template.include) ? template.include.map((p) => p.replace(/\/+$/, '')) : undefined;
+  const included = (name: string): boolean => include === undefined || include.some((p) => name === p || name.startsWith(`${p}/`));
   const files = new Map<string, Uint8Array>();
   let total = 0;
   const walk = async (d: string): Promise<void> => {
@@ -138,6 +140,7 @@ export async function readPackageDirectory(dir: string, limits: PackageLimits = 
         continue;
       }
       if (!st.isFile()) throw new ForgeError('PKG_INVALID_PATH', `${name} is not a regular file`, { details: { name } });
+      if (!included(name)) continue;
       if (files.size + 1 > limits.maxFiles) throw new ForgeError('PKG_LIMIT_EXCEEDED', `more than ${limits.maxFiles} files`);
       if (st.size > limits.maxFileBytes) throw new ForgeError('PKG_LIMIT_EXCEEDED', `${name} is larger than ${limits.maxFileBytes} bytes`);
       total += st.size;
@@ -146,5 +149,10 @@ export async function readPackageDirectory(dir: string, limits: PackageLimits = 
     }
   };
   await walk(dir);
+  for (const p of include ?? []) {
+    if (![...files.keys()].some((n) => n === p || n.startsWith(`${p}/`))) {
+      throw new ForgeError('NOT_FOUND', `${MANIFEST_TEMPLATE_FILE} includes ${p}, which is not in ${dir}`, { details: { path: 'include' } });
+    }
+  }
   return { template, files };
 }

@@ -76,6 +76,8 @@ export const ManifestTemplateSchema = z.strictObject({
   /** Lifetime in days from the build time (default 365), unless `expires` is given. */
   validDays: z.number().int().min(1).max(3650).optional(),
   expires: z.string().optional(),
+  /** Files and directories (relative) to pack; default everything in the directory but `forgepkg.json`. */
+  include: z.array(z.string().min(1)).min(1).optional(),
 });
 
 /** The author's part of a manifest. */

@@ -26,10 +26,16 @@ export interface VerifiedPackage {
 export interface VerifyPackageOptions {
   /** The role whose keys must sign. Default `packages`. */
   readonly role?: string;
-  /** Rollback state; when given, a version lower than the highest accepted fails with `PKG_ROLLBACK`. */
+  /**
+   * Rollback state; when given, a package version lower than the highest accepted fails with `PKG_ROLLBACK`
+   * and a trust root older than the highest accepted fails with `TRUST_ROOT_ROLLBACK`. Recording an accepted
+   * version is the caller's step (`recordPackageVersion`, `recordRootVersion`), once it acts on the package.
+   */
   readonly state?: TrustState;
   /** Allowed clock skew for `created` in the future, ms. Default 5 minutes. */
   readonly clockSkewMs?: number;
+  /** Called after each content file is hashed, for progress displays. */
+  readonly onProgress?: (done: number, total: number, name: string) => void;
 }
 
 /**
@@ -116,7 +122,9 @@ export function verifyParsedPackage(
   }
 
   // 4. Content: every file's SHA3-256 must match the signed manifest.
+  let done = 0;
   for (const [name, content] of pkg.files) {
+    options.onProgress?.(++done, pkg.files.size, name);
     const want = fromHex(manifest.files[name]!.sha3_256);
     if (!bytesEqual(provider.sha3_256(content), want)) {
       return { ok: false, error: new ForgeError('PKG_HASH_MISMATCH', `${name} does not match its SHA3-256 in the manifest`, { details: { file: name } }) };
@@ -151,6 +159,15 @@ export function createPackageVerifier(deps: PackageVerifierDeps): PackageVerifie
         verifyTrustRoot(deps.provider, deps.trustRoot, { now });
       } catch (e) {
         return { ok: false, error: e as ForgeError };
+      }
+      const highestRoot = options.state?.highestRootVersion();
+      if (highestRoot !== undefined && deps.trustRoot.signed.version < highestRoot) {
+        return {
+          ok: false,
+          error: new ForgeError('TRUST_ROOT_ROLLBACK', `trust root v${deps.trustRoot.signed.version} is older than v${highestRoot}, already accepted`, {
+            details: { offered: deps.trustRoot.signed.version, current: highestRoot },
+          }),
+        };
       }
       const parsed = parsePackage(bytes, limits);
       if (!parsed.ok) return parsed;

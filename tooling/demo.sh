@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The ForgeOne demo: signing keys, a 3-of-5 trust root, the sample plugin built, signed, inspected and verified,
+# then two packages that must be refused (a tampered one and an under-signed one).
+#
+# Run it with `pnpm demo`, which builds the CLI first; this script builds nothing. Everything it writes goes to
+# .forgeone-demo/ at the repository root (git-ignored, recreated on every run). It exits 0 only when the good
+# package verifies and both bad ones are refused with their expected error codes.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLI="$ROOT/apps/forgeone/dist/cli.js"
+D=.forgeone-demo
+
+if [[ ! -f "$CLI" ]]; then
+  echo "demo: $CLI is missing; run 'pnpm demo', which builds the CLI first" >&2
+  exit 1
+fi
+
+forgeone() { node "$CLI" "$@"; }
+
+step_no=0
+step() {
+  step_no=$((step_no + 1))
+  printf '\n== %d. %s\n' "$step_no" "$*"
+}
+
+problems=0
+problem() {
+  echo "PROBLEM: $*" >&2
+  problems=$((problems + 1))
+}
+
+# expect_refused CODE FILE: `pkg verify` must refuse FILE with exit status 1 and error code CODE.
+expect_refused() {
+  local want=$1 file=$2 out status=0 got
+  out=$(forgeone pkg verify "$file" --trust-root "$D/trust-root.json" --json) || status=$?
+  got=$(node -e 'const d = JSON.parse(process.argv[1]); console.log(`${d.code}: ${d.message}`)' "$out")
+  if [[ $status -eq 1 && ${got%%:*} == "$want" ]]; then
+    echo "expected failure: $file refused (exit status 1)"
+    echo "  error $got"
+  else
+    problem "$file: expected exit status 1 with $want, got exit status $status with ${got%%:*}"
+  fi
+}
+
+cd "$ROOT"
+rm -rf "$D"
+mkdir -p "$D/keys"
+
+step "Generate 1 root key and 5 package signing keys (private keys are 0600, never printed)"
+for k in root p1 p2 p3 p4 p5; do
+  out=$(forgeone keygen --out "$D/keys/$k.key")
+  printf '%-5s %s\n' "$k" "${out%%$'\n'*}"
+done
+
+step "Create the trust root: the root key signs it; packages need 3 of the 5 package keys"
+forgeone trust init --root-key "$D/keys/root.key" \
+  --package-key "$D"/keys/p{1,2,3,4,5}.key.pub --threshold 3 \
+  --out "$D/trust-root.json"
+
+step "Build the sample plugin (plugins/hello) into an unsigned package"
+forgeone pkg build plugins/hello --out "$D/hello.forgepkg"
+cp "$D/hello.forgepkg" "$D/under-signed.forgepkg"
+
+step "Sign it with 3 of the package keys (p1, p3, p5)"
+for k in p1 p3 p5; do
+  forgeone pkg sign "$D/hello.forgepkg" --key "$D/keys/$k.key"
+done
+
+step "Inspect it (shows what it claims; nothing verified yet)"
+forgeone pkg inspect "$D/hello.forgepkg"
+
+step "Verify it against the trust root (must succeed)"
+if forgeone pkg verify "$D/hello.forgepkg" --trust-root "$D/trust-root.json"; then
+  verified=yes
+else
+  verified=no
+  problem "the correctly signed package did not verify"
+fi
+
+step "Tamper with a copy: flip one byte inside hello.wasm's content (must fail: PKG_HASH_MISMATCH)"
+cp "$D/hello.forgepkg" "$D/tampered.forgepkg"
+node -e '
+  const fs = require("node:fs");
+  const [file, wasmFile] = process.argv.slice(1);
+  const bytes = fs.readFileSync(file);
+  const at = bytes.indexOf(fs.readFileSync(wasmFile));
+  if (at < 0) throw new Error("hello.wasm not found in the package");
+  bytes[at + 20] ^= 0x01;
+  fs.writeFileSync(file, bytes);
+  console.log(`flipped the byte at offset ${at + 20} of ${file}`);
+' "$D/tampered.forgepkg" plugins/hello/hello.wasm
+expect_refused PKG_HASH_MISMATCH "$D/tampered.forgepkg"
+
+step "Sign another copy with only 2 keys (must fail: PKG_QUORUM_NOT_MET)"
+for k in p2 p4; do
+  forgeone pkg sign "$D/under-signed.forgepkg" --key "$D/keys/$k.key" >/dev/null
+done
+echo "signed $D/under-signed.forgepkg with p2 and p4"
+expect_refused PKG_QUORUM_NOT_MET "$D/under-signed.forgepkg"
+
+printf '\n== Summary\n'
+if [[ $verified == yes && $problems -eq 0 ]]; then
+  echo "demo OK: the signed package verified; the tampered and the under-signed copies were refused with the right codes"
+  echo "(files are in $D/)"
+else
+  echo "demo FAILED: $problems problem(s), see above" >&2
+  exit 1
+fi
