@@ -74,6 +74,10 @@ export const ErrorCodes = {
   // policy, sandbox, runtime (used by later subsystems)
   POLICY_DENIED: { description: 'The policy denied the call.', status: 403, retryable: false },
   POLICY_INVALID: { description: 'The policy document is malformed.', status: 400, retryable: false },
+  POLICY_RATE_LIMITED: { description: 'A rate limit of the policy refused the call.', status: 429, retryable: true },
+  POLICY_BUNDLE_SIGNATURE: { description: 'The policy bundle is not signed by a threshold of the policy role.', status: 400, retryable: false },
+  POLICY_VERSION: { description: 'The policy bundle is not newer than the current policy.', status: 409, retryable: false },
+  QUARANTINE_STATE: { description: 'The quarantine record is not in a state that allows this action.', status: 409, retryable: false },
   SANDBOX_CPU_EXCEEDED: { description: 'The workload exceeded its CPU budget.', status: 429, retryable: false },
   SANDBOX_MEMORY_EXCEEDED: { description: 'The workload exceeded its memory limit.', status: 413, retryable: false },
   CONTAINER_QUARANTINED: { description: 'The container is quarantined.', status: 423, retryable: true },

@@ -19,3 +19,5 @@ export { canonicalJson, canonicalJsonBytes } from './canonical.js';
 export type { CanonicalValue } from './canonical.js';
 export { parseSemver, compareSemver } from './semver.js';
 export type { SemVer } from './semver.js';
+export { KNOWN_SYSCALLS, SYSCALL_NAME, SyscallTable } from './syscalls.js';
+export type { KnownSyscall } from './syscalls.js';

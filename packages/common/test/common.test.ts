@@ -158,3 +158,17 @@ describe('semver', () => {
     }
   });
 });
+
+describe('syscall table', () => {
+  it('interns names to dense ids and back', async () => {
+    const { SyscallTable, KNOWN_SYSCALLS } = await import('../src/index.js');
+    const t = new SyscallTable(KNOWN_SYSCALLS);
+    expect(t.size).toBe(KNOWN_SYSCALLS.length);
+    expect(t.id('wasi:cli/stdout')).toBe(KNOWN_SYSCALLS.indexOf('wasi:cli/stdout'));
+    expect(t.name(t.id('forgeone:kv/get'))).toBe('forgeone:kv/get');
+    expect(t.intern('wasi:cli/stdout')).toBe(t.id('wasi:cli/stdout'));
+    expect(t.id('custom:x/y')).toBe(-1);
+    expect(t.intern('custom:x/y')).toBe(KNOWN_SYSCALLS.length);
+    expect(() => t.intern('Bad Name')).toThrow(ForgeError);
+  });
+});
