@@ -1,4 +1,4 @@
-import { SyscallTable, TrustLevel, type ErrorCode, type IdentityContext } from '@forgeone/common';
+import { TrustLevel, type ErrorCode, type IdentityContext, type SyscallTable } from '@forgeone/common';
 import { nodeOrder, syscallPatternMatcher } from './parse.js';
 import { DAYS, type CallContext, type IdentityCondition, type Policy, type Rule, type Tightening, type TrustCondition, type Verdict } from './schema.js';
 
