@@ -20,3 +20,21 @@ export {
   VERDICT_ORDER,
 } from './engine.js';
 export type { PolicyBundle, EnforcementMode, ContainerPolicy, PolicyChange, TightenRequest, PolicyEngine, PolicyEngineDeps } from './engine.js';
+export { createRedzone } from './redzone.js';
+export type {
+  Redzone,
+  RedzoneOptions,
+  QuarantineState,
+  QuarantineAction,
+  QuarantineInput,
+  QuarantineTransition,
+  QuarantineRecord,
+  QuarantineEventKind,
+  QuarantineEvent,
+  QuarantineCallRecord,
+  QuarantineDenial,
+  QuarantineSyscallCount,
+  QuarantineFlagCount,
+  QuarantineReport,
+  QuarantineFilter,
+} from './redzone.js';
