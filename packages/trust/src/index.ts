@@ -38,3 +38,5 @@ export type {
   QuarantineReport,
   QuarantineFilter,
 } from './redzone.js';
+export { createReferenceState, referenceActiveNodes, referenceDecide } from './reference.js';
+export type { ReferenceBucket, ReferenceState, ReferenceDecision } from './reference.js';

@@ -114,6 +114,15 @@ describe('compiled policy: documented behaviour', () => {
     expect(c.decide(id('wasi:cli/env'), ctx({ denied: 5 })).verdict).toBe('deny');
   });
 
+  it('decisions are shared, precomputed objects: deciding allocates no result', () => {
+    const p = compilePolicy(policy, { identity: alice, syscalls: t });
+    const c = ctx({ path: '/data/a' });
+    const first = p.decide(id('wasi:filesystem/read'), c);
+    expect(p.decide(id('wasi:filesystem/read'), c)).toBe(first);
+    expect(p.decide(id('wasi:cli/stdout'), c)).toBe(p.decide(id('wasi:cli/stdout'), ctx()));
+    expect(Object.isFrozen(first)).toBe(true);
+  });
+
   it('unknown syscall ids get the default action', () => {
     const p = compilePolicy(policy, { identity: alice, syscalls: t });
     expect(p.decide(9999, ctx())).toMatchObject({ verdict: 'deny', rule: null });
