@@ -155,8 +155,27 @@ export function globSource(glob: string): string {
   return out;
 }
 
-function anyGlob(globs: readonly string[]): RegExp {
-  return new RegExp(`^(?:${globs.map(globSource).join('|')})$`, 's');
+/**
+ * A list of path globs as one predicate. Each glob keeps its literal prefix (up to the first wildcard, cut
+ * back to a segment boundary) so most paths are turned away by a `startsWith` before any regular expression
+ * runs.
+ */
+function anyGlob(globs: readonly string[]): { test(path: string): boolean } {
+  const prefixes: string[] = [];
+  const res: RegExp[] = [];
+  for (const g of globs) {
+    const wild = g.search(/[*?]/);
+    const literal = wild < 0 ? g : g.slice(0, wild);
+    prefixes.push(wild < 0 ? literal : literal.slice(0, Math.max(0, literal.lastIndexOf('/'))));
+    res.push(new RegExp(`^(?:${globSource(g)})$`, 's'));
+  }
+  const n = globs.length;
+  return {
+    test(path: string): boolean {
+      for (let i = 0; i < n; i++) if (path.startsWith(prefixes[i]!) && res[i]!.test(path)) return true;
+      return false;
+    },
+  };
 }
 
 type Test = (ctx: CallContext) => boolean;
