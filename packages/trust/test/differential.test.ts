@@ -37,5 +37,5 @@ describe('differential: compiled evaluator = reference interpreter', () => {
     // The generator reaches every outcome, and rules (not only defaults) decide a good share of calls.
     expect([...verdicts.keys()].sort()).toEqual(['allow', 'audit', 'deny', 'deny/rate', 'quarantine']);
     expect(nonDefault / pairs).toBeGreaterThan(0.25);
-  });
+  }, 600_000);
 });
