@@ -69,3 +69,14 @@ export function canonicalJson(value: unknown): string {
 export function canonicalJsonBytes(value: unknown): Uint8Array {
   return utf8(canonicalJson(value));
 }
+
+/**
+ * Render a field path (as validators report it) as `a.b[2].c`, the form ForgeOne errors name fields in.
+ * @param path - path segments; numbers are array indexes
+ * @returns the readable path, `$` for the root
+ */
+export function formatFieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out === '' ? '$' : out;
+}

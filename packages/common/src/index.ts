@@ -15,7 +15,7 @@ export { systemClock, createManualClock } from './clock.js';
 export type { Clock, ManualClock } from './clock.js';
 export { newId, isId, idTime } from './ids.js';
 export { toHex, fromHex, bytesEqual, concatBytes, utf8, decodeUtf8Strict } from './bytes.js';
-export { canonicalJson, canonicalJsonBytes } from './canonical.js';
+export { canonicalJson, canonicalJsonBytes, formatFieldPath } from './canonical.js';
 export type { CanonicalValue } from './canonical.js';
 export { parseSemver, compareSemver } from './semver.js';
 export type { SemVer } from './semver.js';

@@ -172,3 +172,11 @@ describe('syscall table', () => {
     expect(() => t.intern('Bad Name')).toThrow(ForgeError);
   });
 });
+
+describe('formatFieldPath', () => {
+  it('renders validator paths', async () => {
+    const { formatFieldPath } = await import('../src/index.js');
+    expect(formatFieldPath(['nodes', 'base', 'rules', 0, 'action'])).toBe('nodes.base.rules[0].action');
+    expect(formatFieldPath([])).toBe('$');
+  });
+});

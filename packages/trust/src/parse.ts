@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import { ForgeError, KNOWN_SYSCALLS } from '@forgeone/common';
+import { ForgeError, KNOWN_SYSCALLS, formatFieldPath } from '@forgeone/common';
 import { PolicySchema, type Policy } from './schema.js';
 
 /** A problem that does not make a policy invalid but deserves a look. */
@@ -18,12 +18,6 @@ export interface ParsedPolicy {
   readonly policy: Policy;
   /** Warnings (unknown syscalls, unreachable nodes). */
   readonly warnings: readonly PolicyWarning[];
-}
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
-  return out === '' ? '$' : out;
 }
 
 /**
@@ -113,7 +107,7 @@ export function parsePolicy(input: unknown): ParsedPolicy {
   const parsed = PolicySchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const path = fieldPath(issue.path);
+    const path = formatFieldPath(issue.path);
     throw new ForgeError('POLICY_INVALID', `policy field ${path}: ${issue.message}`, { details: { path } });
   }
   const policy = parsed.data;

@@ -28,7 +28,8 @@ describe('differential: compiled evaluator = reference interpreter', () => {
           expect(peek).toBe(got);
           pairs++;
           if (got.rule !== null) nonDefault++;
-          verdicts.set(got.verdict + (got.rateLimited ? '/rate' : ''), (verdicts.get(got.verdict) ?? 0) + 1);
+          const key = got.verdict + (got.rateLimited ? '/rate' : '');
+          verdicts.set(key, (verdicts.get(key) ?? 0) + 1);
         }
       }),
       { numRuns: 20_000 },
