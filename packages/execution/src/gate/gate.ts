@@ -1,0 +1,365 @@
+import type { ErrorCode, SyscallTable } from '@forgeone/common';
+import type { CallContext, Decision, EnforcementMode } from '@forgeone/trust';
+
+/** Index in a container's control array: the container's state ({@link ContainerState}). */
+export const CONTROL_STATE = 0;
+/** Index in a container's control array: bumped whenever the container's policy changes. */
+export const CONTROL_POLICY_EPOCH = 1;
+/** Index in a container's control array: the syscall id of the call in progress, or -1 between calls. */
+export const CONTROL_IN_CALL = 2;
+/** Index in a container's control array: the number of calls that crossed the gate (wraps at 2^31). */
+export const CONTROL_CALLS = 3;
+/** Length of a container's control array in 32-bit slots. */
+export const CONTROL_SLOTS = 8;
+
+/** The state word of a container's control array, read by the gate on every call. */
+export const ContainerState = Object.freeze({
+  /** Calls proceed to the decision. */
+  Running: 0,
+  /** The red zone holds the container: the next call blocks (or is refused) until release or termination. */
+  Quarantined: 1,
+  /** The container is terminated: every call is refused. */
+  Terminated: 2,
+} as const);
+
+/**
+ * Allocate a container's control array: 32-bit slots in shared memory so the kernel (another thread) can
+ * quarantine, release or terminate a container while its guest is running.
+ * @returns a zeroed Int32Array over a SharedArrayBuffer
+ */
+export function createControl(): Int32Array {
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
+  control[CONTROL_IN_CALL] = -1;
+  return control;
+}
+
+/** The part of a container policy the gate needs (`ContainerPolicy` from `@forgeone/trust` fits). */
+export interface GatePolicy {
+  /** The enforcement mode. */
+  readonly mode: EnforcementMode;
+  /**
+   * Decide one call; must not allocate.
+   * @param syscallId - interned id
+   * @param ctx - the call context
+   * @returns a shared decision
+   */
+  decide(syscallId: number, ctx: CallContext): Decision;
+}
+
+/** Verdict numbers used in records: index into {@link VERDICTS}. */
+export const VERDICTS = Object.freeze(['allow', 'audit', 'deny', 'quarantine', 'suspended', 'terminated'] as const);
+
+/** A verdict as recorded: the policy's four, plus the two the quarantine flag produces before any decision. */
+export type RecordedVerdict = (typeof VERDICTS)[number];
+
+/**
+ * Receives every call that crossed the gate, after it was performed (or refused). Implementations must copy
+ * what they keep: `args` and `resultBytes` are reused for the next call.
+ */
+export interface CallRecorder {
+  /**
+   * Record one call.
+   * @param seq - sequence number in the container, from 0
+   * @param syscallId - interned id (names from the gate's syscall table)
+   * @param args - the canonical arguments the decision saw
+   * @param verdict - index into {@link VERDICTS}
+   * @param decision - the policy's decision, or null when the quarantine flag refused the call first
+   * @param allowed - whether the call was performed
+   * @param result - the outcome: 0 for success, an errno or error-variant number otherwise
+   * @param start - start time, ms since the epoch (fractional)
+   * @param duration - ms spent in the gate and the host function (fractional)
+   * @param resultBytes - the bytes of a result that cannot be recomputed (clocks, random, reads), or null
+   */
+  record(
+    seq: number,
+    syscallId: number,
+    args: Readonly<CallArgsView>,
+    verdict: number,
+    decision: Decision | null,
+    allowed: boolean,
+    result: number,
+    start: number,
+    duration: number,
+    resultBytes: Uint8Array | null,
+  ): void;
+}
+
+/** The canonical arguments of one call: the policy's four plus one free-form canonical detail string. */
+export interface CallArgsView {
+  /** Absolute, normalised guest path. */
+  path: string | undefined;
+  /** Lowercase host. */
+  host: string | undefined;
+  /** Port. */
+  port: number | undefined;
+  /** Size in bytes. */
+  size: number | undefined;
+  /** Any other canonical argument text (a key, a file descriptor number, a method), or undefined. */
+  detail: string | undefined;
+}
+
+/** Options of {@link Gate}. */
+export interface GateOptions {
+  /** The container's interned syscalls. */
+  readonly syscalls: SyscallTable;
+  /** The container's live policy. */
+  readonly policy: GatePolicy;
+  /** The container's control array ({@link createControl}); a private one when omitted. */
+  readonly control?: Int32Array;
+  /** Where calls are recorded; nothing is recorded when omitted. */
+  readonly recorder?: CallRecorder;
+  /**
+   * What the next call of a quarantined container does: `block` waits on the control array until release
+   * (continue) or termination (refused) — for guests in worker threads; `deny` refuses at once — for guests
+   * on a thread that must not block. Default `deny`.
+   */
+  readonly onQuarantined?: 'block' | 'deny';
+  /**
+   * Called when a decision quarantines the container (quarantine verdict in enforce mode), after the flag
+   * was set; the kernel moves the container to the red zone.
+   */
+  readonly onQuarantine?: (syscall: string, decision: Decision) => void;
+  /** Wall clock in ms since the epoch (fractional); default `performance.timeOrigin + performance.now()`. */
+  readonly now?: () => number;
+  /** The container's anomaly score in [0, 1], read before each decision; default 0. */
+  readonly anomaly?: () => number;
+}
+
+const SUSPENDED = 4;
+const TERMINATED = 5;
+const VERDICT_INDEX: Readonly<Record<Decision['verdict'], number>> = { allow: 0, audit: 1, deny: 2, quarantine: 3 };
+
+/**
+ * The one gate every host call of a container crosses: (1) the quarantine flag, (2) the policy decision,
+ * (3) perform — done by the caller between {@link Gate.enter} and {@link Gate.exit} — and (4) record.
+ *
+ * The hot path allocates nothing: the caller writes the call's canonical arguments into {@link Gate.args},
+ * calls `enter(id)`, performs the call when it returns true, then calls `exit(result)`. Per-syscall counters
+ * live in typed arrays indexed by the interned id.
+ *
+ * @example
+ * ```ts
+ * const gate = new Gate({ syscalls, policy });
+ * gate.args.path = '/data/a.txt';
+ * if (gate.enter(readId)) { const n = doRead(); gate.exit(0); } else { return gate.refusal; }
+ * ```
+ */
+export class Gate {
+  /** The canonical arguments of the call being made; reset by `exit`. */
+  readonly args: CallArgsView = { path: undefined, host: undefined, port: undefined, size: undefined, detail: undefined };
+  /** The control array (shared memory). */
+  readonly control: Int32Array;
+  /** The interned syscalls. */
+  readonly syscalls: SyscallTable;
+  /** The decision of the last call (null when the quarantine flag refused it before any decision). */
+  decision: Decision | null = null;
+  /** The error code of the last refused call, or null when it was allowed. */
+  refusal: ErrorCode | null = null;
+
+  readonly #policy: GatePolicy;
+  readonly #recorder: CallRecorder | undefined;
+  readonly #block: boolean;
+  readonly #onQuarantine: ((syscall: string, decision: Decision) => void) | undefined;
+  readonly #now: () => number;
+  readonly #anomaly: (() => number) | undefined;
+  readonly #ctx: CallContext = { now: 0, calls: 0, rate: 0, denied: 0, anomaly: 0, path: undefined, host: undefined, port: undefined, size: undefined };
+  #calls = new Uint32Array(64);
+  #windowStart = new Float64Array(64);
+  #windowCount = new Uint32Array(64);
+  #prevCount = new Uint32Array(64);
+  #denied = 0;
+  #seq = 0;
+  #id = -1;
+  #verdict = 0;
+  #allowed = false;
+  #start = 0;
+  #resultBytes: Uint8Array | null = null;
+
+  /** @param options - syscall table, policy, control array, recorder */
+  constructor(options: GateOptions) {
+    this.syscalls = options.syscalls;
+    this.#policy = options.policy;
+    this.control = options.control ?? createControl();
+    this.#recorder = options.recorder;
+    this.#block = options.onQuarantined === 'block';
+    this.#onQuarantine = options.onQuarantine;
+    const origin = performance.timeOrigin;
+    this.#now = options.now ?? (() => origin + performance.now());
+    this.#anomaly = options.anomaly;
+  }
+
+  /** Calls that crossed the gate so far. */
+  get sequence(): number {
+    return this.#seq;
+  }
+
+  /** Calls refused so far. */
+  get denied(): number {
+    return this.#denied;
+  }
+
+  /**
+   * Steps 1 and 2: check the quarantine flag, then decide. Reads the arguments from {@link Gate.args}.
+   * @param syscallId - the call's interned id
+   * @returns true when the caller must perform the call; false when it is refused ({@link Gate.refusal} says why)
+   */
+  enter(syscallId: number): boolean {
+    const control = this.control;
+    const now = this.#now();
+    this.#id = syscallId;
+    this.#start = now;
+    this.#resultBytes = null;
+    let state = Atomics.load(control, CONTROL_STATE);
+    if (state === ContainerState.Quarantined && this.#block) {
+      // Blocks this thread until the kernel releases (continue) or terminates (refuse) the container.
+      while (state === ContainerState.Quarantined) {
+        Atomics.wait(control, CONTROL_STATE, ContainerState.Quarantined);
+        state = Atomics.load(control, CONTROL_STATE);
+      }
+    }
+    if (state !== ContainerState.Running) {
+      this.decision = null;
+      this.refusal = state === ContainerState.Quarantined ? 'CONTAINER_QUARANTINED' : 'CONTAINER_TERMINATED';
+      this.#verdict = state === ContainerState.Quarantined ? SUSPENDED : TERMINATED;
+      this.#allowed = false;
+      this.#denied++;
+      return false;
+    }
+    control[CONTROL_IN_CALL] = syscallId;
+    const ctx = this.#ctx;
+    const a = this.args;
+    ctx.now = now;
+    ctx.path = a.path;
+    ctx.host = a.host;
+    ctx.port = a.port;
+    ctx.size = a.size;
+    ctx.denied = this.#denied;
+    ctx.anomaly = this.#anomaly === undefined ? 0 : this.#anomaly();
+    if (syscallId >= this.#calls.length) this.#grow(syscallId);
+    ctx.calls = this.#calls[syscallId]!;
+    ctx.rate = this.#rate(syscallId, now);
+    const decision = this.#policy.decide(syscallId, ctx);
+    const mode = this.#policy.mode;
+    this.decision = decision;
+    this.#verdict = VERDICT_INDEX[decision.verdict];
+    const allowed = mode !== 'enforce' || decision.verdict === 'allow' || decision.verdict === 'audit';
+    this.#allowed = allowed;
+    if (allowed) {
+      this.refusal = null;
+      return true;
+    }
+    this.#denied++;
+    if (decision.verdict === 'quarantine') {
+      Atomics.store(control, CONTROL_STATE, ContainerState.Quarantined);
+      this.refusal = 'CONTAINER_QUARANTINED';
+      this.#onQuarantine?.(this.syscalls.name(syscallId), decision);
+    } else {
+      this.refusal = decision.code ?? 'POLICY_DENIED';
+    }
+    return false;
+  }
+
+  /**
+   * Step 4: record the call entered last and reset the arguments. Call it for refused calls too.
+   * @param result - 0 for success, an errno or error-variant number otherwise
+   * @param resultBytes - the bytes of a result that cannot be recomputed, or omitted; copied by the recorder
+   */
+  exit(result: number, resultBytes?: Uint8Array): void {
+    const id = this.#id;
+    const control = this.control;
+    control[CONTROL_IN_CALL] = -1;
+    control[CONTROL_CALLS] = (control[CONTROL_CALLS]! + 1) | 0;
+    if (id >= 0 && id < this.#calls.length) this.#calls[id]!++;
+    const seq = this.#seq++;
+    if (resultBytes !== undefined) this.#resultBytes = resultBytes;
+    const recorder = this.#recorder;
+    if (recorder !== undefined) {
+      recorder.record(seq, id, this.args, this.#verdict, this.decision, this.#allowed, result, this.#start, this.#now() - this.#start, this.#resultBytes);
+    }
+    const a = this.args;
+    a.path = undefined;
+    a.host = undefined;
+    a.port = undefined;
+    a.size = undefined;
+    a.detail = undefined;
+    this.#id = -1;
+  }
+
+  /**
+   * Convenience for calls without a special refusal path: enter, perform, exit.
+   * @param syscallId - interned id
+   * @param perform - the host function; returns the result code (0 = success)
+   * @returns the result code, or -1 when refused (see {@link Gate.refusal})
+   */
+  call(syscallId: number, perform: () => number): number {
+    if (!this.enter(syscallId)) {
+      this.exit(-1);
+      return -1;
+    }
+    let result = -1;
+    try {
+      result = perform();
+      return result;
+    } finally {
+      this.exit(result);
+    }
+  }
+
+  // Calls in the last second, approximated by a two-window sliding counter per syscall (no allocation).
+  #rate(id: number, now: number): number {
+    const start = this.#windowStart[id]!;
+    const elapsed = now - start;
+    if (elapsed >= 2000) {
+      this.#prevCount[id] = 0;
+      this.#windowCount[id] = 0;
+      this.#windowStart[id] = now;
+    } else if (elapsed >= 1000) {
+      this.#prevCount[id] = this.#windowCount[id]!;
+      this.#windowCount[id] = 0;
+      this.#windowStart[id] = start + 1000;
+    }
+    const into = (now - this.#windowStart[id]!) / 1000;
+    const rate = this.#windowCount[id]! + this.#prevCount[id]! * (1 - into);
+    this.#windowCount[id]!++;
+    return Math.floor(rate);
+  }
+
+  #grow(id: number): void {
+    const size = Math.max(id + 1, this.#calls.length * 2);
+    const grow = <T extends Uint32Array | Float64Array>(old: T, make: (n: number) => T): T => {
+      const next = make(size);
+      next.set(old as never);
+      return next;
+    };
+    this.#calls = grow(this.#calls, (n) => new Uint32Array(n));
+    this.#windowStart = grow(this.#windowStart, (n) => new Float64Array(n));
+    this.#windowCount = grow(this.#windowCount, (n) => new Uint32Array(n));
+    this.#prevCount = grow(this.#prevCount, (n) => new Uint32Array(n));
+  }
+}
+
+/**
+ * Release a quarantined container: its blocked call (if any) continues to its decision.
+ * @param control - the container's control array
+ */
+export function releaseControl(control: Int32Array): void {
+  Atomics.store(control, CONTROL_STATE, ContainerState.Running);
+  Atomics.notify(control, CONTROL_STATE);
+}
+
+/**
+ * Quarantine a container: its next call blocks or is refused.
+ * @param control - the container's control array
+ */
+export function quarantineControl(control: Int32Array): void {
+  Atomics.store(control, CONTROL_STATE, ContainerState.Quarantined);
+}
+
+/**
+ * Terminate a container: a blocked call wakes and is refused, every later call is refused.
+ * @param control - the container's control array
+ */
+export function terminateControl(control: Int32Array): void {
+  Atomics.store(control, CONTROL_STATE, ContainerState.Terminated);
+  Atomics.notify(control, CONTROL_STATE);
+}

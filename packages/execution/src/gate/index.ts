@@ -1,0 +1,3 @@
+export * from './gate.js';
+export * from './recorder.js';
+export * from './canonical.js';

@@ -1,0 +1,6 @@
+/**
+ * `@forgeone/execution`: runs WebAssembly behind the gate.
+ *
+ * @packageDocumentation
+ */
+export * from './gate/index.js';

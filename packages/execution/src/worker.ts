@@ -1,0 +1,2 @@
+// The worker script a sandboxed container runs in (filled in by the sandbox module).
+export {};
