@@ -26,15 +26,47 @@ export interface CallRecord {
   readonly resultBytes: Uint8Array | null;
 }
 
+/** Fields of one call in {@link RawBlock.fields}, in this order (a stride of {@link RECORD_FIELDS} numbers). */
+export const RecordField = Object.freeze({
+  Seq: 0,
+  Syscall: 1,
+  Verdict: 2,
+  Allowed: 3,
+  Result: 4,
+  Start: 5,
+  Duration: 6,
+  ArgOffset: 7,
+  ResultOffset: 8,
+  ResultLength: 9,
+} as const);
+
+/** Numbers per call in {@link RawBlock.fields}. */
+export const RECORD_FIELDS = 10;
+
+/**
+ * A block of recorded calls as {@link RingRecorder} hands it over every `blockSize` calls: one Float64Array
+ * of fixed fields per call ({@link RecordField}), the deciding rules, and one arena of argument and result
+ * bytes. Plain typed arrays and strings, so it can be posted to another thread (the kernel seals blocks into
+ * the execution DNA there). {@link decodeBlock} turns it into records.
+ */
+export interface RawBlock {
+  /** Number of calls in the block. */
+  readonly count: number;
+  /** `count × RECORD_FIELDS` numbers. Result offset is -1 when a call has no result bytes, -2 when they were dropped. */
+  readonly fields: Float64Array;
+  /** The deciding rule of each call. */
+  readonly rules: readonly (string | null)[];
+  /** Argument and result bytes; a call's arguments run from its argument offset to its result offset (or the next call's argument offset). */
+  readonly arena: Uint8Array;
+}
+
 /** Options of {@link RingRecorder}. */
 export interface RingRecorderOptions {
-  /** Syscall names for materialised records. */
-  readonly syscalls: SyscallTable;
   /** Records per block; a full block is handed to `onBlock`. Default 256. */
   readonly blockSize?: number;
   /** Receives each full block, and the partial one at {@link RingRecorder.flush}. */
-  readonly onBlock?: (records: readonly CallRecord[]) => void;
-  /** Bytes of argument and result data a block may hold before it is flushed early. Default 1 MiB. */
+  readonly onBlock?: (block: RawBlock) => void;
+  /** Bytes of argument and result data a block may hold before it is flushed early. Default 256 KiB. */
   readonly arenaBytes?: number;
 }
 
@@ -45,25 +77,66 @@ const TAG_SIZE = 4;
 const TAG_DETAIL = 5;
 
 /**
+ * Decode a block into records (off the hot path).
+ * @param block - a block from {@link RingRecorder}
+ * @param syscalls - the container's syscall table, for names
+ * @returns one record per call, in order
+ */
+export function decodeBlock(block: RawBlock, syscalls: SyscallTable): CallRecord[] {
+  const out: CallRecord[] = [];
+  const decoder = new TextDecoder();
+  const f = block.fields;
+  const view = new DataView(block.arena.buffer, block.arena.byteOffset, block.arena.byteLength);
+  for (let i = 0; i < block.count; i++) {
+    const base = i * RECORD_FIELDS;
+    const args: { path?: string; host?: string; port?: number; size?: number; detail?: string } = {};
+    let at = f[base + RecordField.ArgOffset]!;
+    const resOff = f[base + RecordField.ResultOffset]!;
+    const end = resOff >= 0 ? resOff : i + 1 < block.count ? f[base + RECORD_FIELDS + RecordField.ArgOffset]! : block.arena.length;
+    while (at < end) {
+      const tag = block.arena[at]!;
+      if (tag === TAG_PORT || tag === TAG_SIZE) {
+        const v = view.getFloat64(at + 1, true);
+        if (tag === TAG_PORT) args.port = v;
+        else args.size = v;
+        at += 9;
+      } else {
+        const len = view.getUint32(at + 1, true);
+        const s = decoder.decode(block.arena.subarray(at + 5, at + 5 + len));
+        if (tag === TAG_PATH) args.path = s;
+        else if (tag === TAG_HOST) args.host = s;
+        else args.detail = s;
+        at += 5 + len;
+      }
+    }
+    out.push({
+      seq: f[base + RecordField.Seq]!,
+      syscall: syscalls.name(f[base + RecordField.Syscall]!),
+      args,
+      verdict: VERDICTS[f[base + RecordField.Verdict]!]!,
+      rule: block.rules[i] ?? null,
+      allowed: f[base + RecordField.Allowed] === 1,
+      result: f[base + RecordField.Result]!,
+      start: f[base + RecordField.Start]!,
+      duration: f[base + RecordField.Duration]!,
+      resultBytes: resOff >= 0 ? block.arena.slice(resOff, resOff + f[base + RecordField.ResultLength]!) : null,
+    });
+  }
+  return out;
+}
+
+/**
  * A {@link CallRecorder} that writes fixed-size fields into typed arrays and variable bytes (arguments,
  * results) into one arena, so recording a call allocates nothing. Every `blockSize` calls (or when the
- * arena fills) the block is materialised into {@link CallRecord}s and handed to `onBlock` — the observer
- * seals blocks into the execution DNA there.
+ * arena fills) copies of the used parts are handed to `onBlock` as a {@link RawBlock} and the ring is
+ * reused (allocation per block, none per call). Decoding and hashing happen off the hot path — the observer seals
+ * blocks into the execution DNA, on another thread when the guest runs in a worker.
  */
 export class RingRecorder implements CallRecorder {
-  readonly #syscalls: SyscallTable;
   readonly #blockSize: number;
-  readonly #onBlock: ((records: readonly CallRecord[]) => void) | undefined;
-  readonly #seq: Int32Array;
-  readonly #id: Int32Array;
-  readonly #verdict: Uint8Array;
-  readonly #allowed: Uint8Array;
-  readonly #result: Int32Array;
-  readonly #start: Float64Array;
-  readonly #duration: Float64Array;
-  readonly #argOff: Uint32Array;
-  readonly #resOff: Int32Array;
-  readonly #resLen: Uint32Array;
+  readonly #arenaBytes: number;
+  readonly #onBlock: ((block: RawBlock) => void) | undefined;
+  readonly #fields: Float64Array;
   readonly #decisions: (Decision | null)[];
   readonly #arena: Uint8Array;
   readonly #view: DataView;
@@ -72,30 +145,25 @@ export class RingRecorder implements CallRecorder {
   #used = 0;
   #total = 0;
 
-  /** @param options - syscall names, block size, block sink */
-  constructor(options: RingRecorderOptions) {
-    const n = options.blockSize ?? 256;
-    this.#syscalls = options.syscalls;
-    this.#blockSize = n;
+  /** @param options - block size, block sink */
+  constructor(options: RingRecorderOptions = {}) {
+    this.#blockSize = options.blockSize ?? 256;
+    this.#arenaBytes = options.arenaBytes ?? 256 * 1024;
     this.#onBlock = options.onBlock;
-    this.#seq = new Int32Array(n);
-    this.#id = new Int32Array(n);
-    this.#verdict = new Uint8Array(n);
-    this.#allowed = new Uint8Array(n);
-    this.#result = new Int32Array(n);
-    this.#start = new Float64Array(n);
-    this.#duration = new Float64Array(n);
-    this.#argOff = new Uint32Array(n + 1);
-    this.#resOff = new Int32Array(n);
-    this.#resLen = new Uint32Array(n);
-    this.#decisions = new Array<Decision | null>(n).fill(null);
-    this.#arena = new Uint8Array(options.arenaBytes ?? 1 << 20);
+    this.#decisions = new Array<Decision | null>(this.#blockSize).fill(null);
+    this.#fields = new Float64Array(this.#blockSize * RECORD_FIELDS);
+    this.#arena = new Uint8Array(this.#arenaBytes);
     this.#view = new DataView(this.#arena.buffer);
   }
 
   /** Calls recorded so far (flushed or not). */
   get total(): number {
     return this.#total;
+  }
+
+  /** Calls recorded and not yet handed over. */
+  get pending(): number {
+    return this.#n;
   }
 
   /** @inheritdoc */
@@ -111,50 +179,56 @@ export class RingRecorder implements CallRecorder {
     duration: number,
     resultBytes: Uint8Array | null,
   ): void {
-    const need = this.#argBytes(args) + (resultBytes === null ? 0 : resultBytes.length);
+    const argBytes = this.#argBytes(args);
+    const need = argBytes + (resultBytes === null ? 0 : resultBytes.length);
     if (this.#used + need > this.#arena.length && this.#n > 0) this.flush();
     const i = this.#n;
-    this.#seq[i] = seq;
-    this.#id[i] = syscallId;
-    this.#verdict[i] = verdict;
-    this.#allowed[i] = allowed ? 1 : 0;
-    this.#result[i] = result;
-    this.#start[i] = start;
-    this.#duration[i] = duration;
+    const f = this.#fields;
+    const base = i * RECORD_FIELDS;
+    f[base] = seq;
+    f[base + 1] = syscallId;
+    f[base + 2] = verdict;
+    f[base + 3] = allowed ? 1 : 0;
+    f[base + 4] = result;
+    f[base + 5] = start;
+    f[base + 6] = duration;
+    f[base + 7] = this.#used;
     this.#decisions[i] = decision;
-    this.#argOff[i] = this.#used;
-    if (this.#used + need <= this.#arena.length) {
-      this.#writeArgs(args);
-      if (resultBytes !== null) {
-        this.#resOff[i] = this.#used;
-        this.#resLen[i] = resultBytes.length;
-        this.#arena.set(resultBytes, this.#used);
-        this.#used += resultBytes.length;
-      } else {
-        this.#resOff[i] = -1;
-      }
+    if (argBytes > 0 && this.#used + argBytes <= this.#arena.length) this.#writeArgs(args);
+    if (resultBytes === null) {
+      f[base + 8] = -1;
+    } else if (this.#used + resultBytes.length <= this.#arena.length) {
+      f[base + 8] = this.#used;
+      f[base + 9] = resultBytes.length;
+      this.#arena.set(resultBytes, this.#used);
+      this.#used += resultBytes.length;
     } else {
-      // A single call larger than the arena: keep its arguments, drop the result bytes (marked -2).
-      this.#writeArgs(args);
-      this.#resOff[i] = -2;
+      // A single result larger than the arena: keep the call, mark its bytes as dropped.
+      f[base + 8] = -2;
     }
-    this.#argOff[i + 1] = this.#used;
     this.#n = i + 1;
     this.#total++;
     if (this.#n === this.#blockSize) this.flush();
   }
 
   /**
-   * Materialise and hand over the records not yet flushed.
-   * @returns the records flushed
+   * Hand over the calls not yet handed over (to `onBlock`, and as the return value).
+   * @returns the block, or null when there was nothing to hand over
    */
-  flush(): readonly CallRecord[] {
-    const out: CallRecord[] = [];
-    for (let i = 0; i < this.#n; i++) out.push(this.#materialise(i));
+  flush(): RawBlock | null {
+    const n = this.#n;
+    if (n === 0) return null;
+    const rules: (string | null)[] = new Array<string | null>(n);
+    for (let i = 0; i < n; i++) {
+      rules[i] = this.#decisions[i]?.rule ?? null;
+      this.#decisions[i] = null;
+    }
+    // Copies of the used parts; the ring's own arrays are reused (no per-block zeroing of the arena).
+    const block: RawBlock = { count: n, fields: this.#fields.slice(0, n * RECORD_FIELDS), rules, arena: this.#arena.slice(0, this.#used) };
     this.#n = 0;
     this.#used = 0;
-    if (out.length > 0) this.#onBlock?.(out);
-    return out;
+    this.#onBlock?.(block);
+    return block;
   }
 
   #argBytes(a: Readonly<CallArgsView>): number {
@@ -168,8 +242,6 @@ export class RingRecorder implements CallRecorder {
   }
 
   #writeArgs(a: Readonly<CallArgsView>): void {
-    const room = this.#arena.length - this.#used;
-    if (room < this.#argBytes(a)) return;
     if (a.path !== undefined) this.#writeString(TAG_PATH, a.path);
     if (a.host !== undefined) this.#writeString(TAG_HOST, a.host);
     if (a.port !== undefined) this.#writeNumber(TAG_PORT, a.port);
@@ -179,8 +251,18 @@ export class RingRecorder implements CallRecorder {
 
   #writeString(tag: number, s: string): void {
     const at = this.#used;
-    this.#arena[at] = tag;
-    const { written } = this.#encoder.encodeInto(s, this.#arena.subarray(at + 5));
+    const arena = this.#arena;
+    arena[at] = tag;
+    // ASCII fast path without allocation; anything else goes through the encoder.
+    const len = s.length;
+    let i = 0;
+    for (; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      arena[at + 5 + i] = c;
+    }
+    let written = i;
+    if (i < len) written = i + this.#encoder.encodeInto(s.slice(i), arena.subarray(at + 5 + i)).written;
     this.#view.setUint32(at + 1, written, true);
     this.#used = at + 5 + written;
   }
@@ -190,43 +272,5 @@ export class RingRecorder implements CallRecorder {
     this.#arena[at] = tag;
     this.#view.setFloat64(at + 1, v, true);
     this.#used = at + 9;
-  }
-
-  #materialise(i: number): CallRecord {
-    const args: { path?: string; host?: string; port?: number; size?: number; detail?: string } = {};
-    const decoder = new TextDecoder();
-    let at = this.#argOff[i]!;
-    const end = this.#resOff[i]! >= 0 ? this.#resOff[i]! : this.#argOff[i + 1]!;
-    while (at < end) {
-      const tag = this.#arena[at]!;
-      if (tag === TAG_PORT || tag === TAG_SIZE) {
-        const v = this.#view.getFloat64(at + 1, true);
-        if (tag === TAG_PORT) args.port = v;
-        else args.size = v;
-        at += 9;
-      } else {
-        const len = this.#view.getUint32(at + 1, true);
-        const s = decoder.decode(this.#arena.subarray(at + 5, at + 5 + len));
-        if (tag === TAG_PATH) args.path = s;
-        else if (tag === TAG_HOST) args.host = s;
-        else args.detail = s;
-        at += 5 + len;
-      }
-    }
-    const resOff = this.#resOff[i]!;
-    const decision = this.#decisions[i] ?? null;
-    this.#decisions[i] = null;
-    return {
-      seq: this.#seq[i]!,
-      syscall: this.#syscalls.name(this.#id[i]!),
-      args,
-      verdict: VERDICTS[this.#verdict[i]!]!,
-      rule: decision?.rule ?? null,
-      allowed: this.#allowed[i] === 1,
-      result: this.#result[i]!,
-      start: this.#start[i]!,
-      duration: this.#duration[i]!,
-      resultBytes: resOff >= 0 ? this.#arena.slice(resOff, resOff + this.#resLen[i]!) : null,
-    };
   }
 }

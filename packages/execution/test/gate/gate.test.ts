@@ -10,6 +10,8 @@ import {
   Gate,
   RingRecorder,
   canonicalHost,
+  createCoarseClock,
+  decodeBlock,
   canonicalPath,
   canonicalUrl,
   createControl,
@@ -51,7 +53,7 @@ function setup(mode: GatePolicy['mode'] = 'enforce', now = () => 1_700_000_000_0
   const identity = createIdentity({ subject: 'plugin:test', trust: trustVector('Verified') });
   const program = compilePolicy(policy, { identity, syscalls });
   const blocks: CallRecord[][] = [];
-  const recorder = new RingRecorder({ syscalls, blockSize: 4, onBlock: (b) => blocks.push([...b]) });
+  const recorder = new RingRecorder({ blockSize: 4, onBlock: (b) => blocks.push(decodeBlock(b, syscalls)) });
   const quarantined: string[] = [];
   const gate = new Gate({
     syscalls,
@@ -65,7 +67,7 @@ function setup(mode: GatePolicy['mode'] = 'enforce', now = () => 1_700_000_000_0
 
 describe('Gate', () => {
   it('allows, denies and records with the canonical arguments and the deciding rule', () => {
-    const { gate, syscalls, recorder } = setup();
+    const { gate, syscalls, recorder, blocks } = setup();
     const read = syscalls.id('wasi:filesystem/read');
     gate.args.path = '/data/a.txt';
     expect(gate.enter(read)).toBe(true);
@@ -75,7 +77,8 @@ describe('Gate', () => {
     expect(gate.enter(read)).toBe(false);
     expect(gate.refusal).toBe('POLICY_DENIED');
     gate.exit(-1);
-    const records = recorder.flush();
+    recorder.flush();
+    const records = blocks.flat();
     expect(records).toHaveLength(2);
     expect(records[0]).toMatchObject({ seq: 0, syscall: 'wasi:filesystem/read', args: { path: '/data/a.txt' }, verdict: 'allow', rule: 'base/read-data', allowed: true, result: 0 });
     expect([...records[0]!.resultBytes!]).toEqual([1, 2, 3]);
@@ -102,15 +105,17 @@ describe('Gate', () => {
   });
 
   it('audit verdicts proceed and are recorded as audit; audit mode lets denials through but records them', () => {
-    const { gate, syscalls, recorder } = setup();
+    const { gate, syscalls, recorder, blocks } = setup();
     expect(gate.enter(syscalls.id('forgeone:time/now'))).toBe(true);
     gate.exit(0);
     const audit = setup('audit');
     audit.gate.args.path = '/secret';
     expect(audit.gate.enter(audit.syscalls.id('wasi:filesystem/read'))).toBe(true);
     audit.gate.exit(0);
-    expect(recorder.flush()[0]!.verdict).toBe('audit');
-    expect(audit.recorder.flush()[0]).toMatchObject({ verdict: 'deny', allowed: true });
+    recorder.flush();
+    audit.recorder.flush();
+    expect(blocks.flat()[0]!.verdict).toBe('audit');
+    expect(audit.blocks.flat()[0]).toMatchObject({ verdict: 'deny', allowed: true });
   });
 
   it('a quarantine verdict sets the shared flag; later calls are refused (deny mode) until release', () => {
@@ -190,6 +195,35 @@ describe('Gate', () => {
     gate.exit(0);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(50);
     await waker.terminate();
+  });
+});
+
+describe('RingRecorder', () => {
+  it('keeps non-ASCII arguments, drops result bytes larger than the arena but keeps the call', () => {
+    const syscalls = new SyscallTable(KNOWN_SYSCALLS);
+    const recorder = new RingRecorder({ arenaBytes: 128 });
+    const args = { path: '/données/ñ.txt', host: undefined, port: 8080, size: undefined, detail: 'ключ' };
+    recorder.record(0, 3, args, 0, null, true, 0, 1, 2, new Uint8Array(100));
+    const first = decodeBlock(recorder.flush()!, syscalls);
+    expect(first[0]).toMatchObject({ args: { path: '/données/ñ.txt', port: 8080, detail: 'ключ' }, resultBytes: null });
+    recorder.record(1, 3, args, 0, null, true, 0, 1, 2, new Uint8Array([9]));
+    const second = decodeBlock(recorder.flush()!, syscalls);
+    expect(second[0]).toMatchObject({ seq: 1, args: { path: '/données/ñ.txt' } });
+    expect([...second[0]!.resultBytes!]).toEqual([9]);
+    expect(recorder.flush()).toBeNull();
+  });
+});
+
+describe('coarse clock', () => {
+  it('advances in shared memory, readable with a plain load', async () => {
+    const clock = createCoarseClock(0.5);
+    await new Promise((r) => setTimeout(r, 300)); // the clock thread starts
+    const a = clock.now();
+    await new Promise((r) => setTimeout(r, 30));
+    const b = clock.now();
+    expect(b - a).toBeGreaterThan(10);
+    expect(Math.abs(b - Date.now())).toBeLessThan(20);
+    await clock.stop();
   });
 });
 
