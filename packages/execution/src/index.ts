@@ -4,3 +4,4 @@
  * @packageDocumentation
  */
 export * from './gate/index.js';
+export * from './capabilities.js';
