@@ -5,3 +5,5 @@
  */
 export * from './gate/index.js';
 export * from './capabilities.js';
+export * from './sandbox/index.js';
+export * from './binary/index.js';

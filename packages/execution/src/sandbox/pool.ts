@@ -1,0 +1,477 @@
+import { randomUUID } from 'node:crypto';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { ForgeError, type ErrorCode } from '@forgeone/common';
+import { CONTROL_CALLS, CONTROL_IN_CALL, CONTROL_POLICY_EPOCH, CONTROL_STATE, ContainerState, createControl, quarantineControl, releaseControl, terminateControl } from '../gate/index.js';
+import { serveBridge } from './bridge.js';
+import type { PolicyMessage } from './live-policy.js';
+import {
+  METER_GUEST_SINCE,
+  METER_GUEST_TOTAL,
+  METER_MEMORY_PAGES,
+  METER_OUTPUT_BYTES,
+  createMeter,
+  fromWireError,
+  sinceBase,
+  type FromWorker,
+  type ToWorker,
+} from './protocol.js';
+import {
+  DEFAULT_LIMITS,
+  type ContainerStats,
+  type PolicyUpdate,
+  type ResolvedLimits,
+  type RunResult,
+  type SandboxLimits,
+  type SandboxPool,
+  type SandboxPoolOptions,
+  type SandboxSpec,
+  type SandboxedContainer,
+} from './types.js';
+
+const DEFAULT_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 };
+
+function resolveLimits(base: ResolvedLimits, over: SandboxLimits | undefined): ResolvedLimits {
+  const out: Record<string, number | undefined> = { ...base };
+  for (const [k, v] of Object.entries(over ?? {})) {
+    if (v === undefined) continue;
+    if (!Object.hasOwn(DEFAULT_LIMITS, k)) throw new ForgeError('INVALID_ARGUMENT', `unknown limit ${k}`, { details: { limit: k } });
+    // Infinity is allowed (no budget); NaN and negative numbers are not.
+    if (typeof v !== 'number' || !(v >= 0)) throw new ForgeError('INVALID_ARGUMENT', `limit ${k} must be a non-negative number`, { details: { limit: k } });
+    out[k] = v;
+  }
+  return Object.freeze(out) as unknown as ResolvedLimits;
+}
+
+function workerFailure(error: Error): ForgeError {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    return new ForgeError('SANDBOX_MEMORY_EXCEEDED', `the sandbox worker ran out of heap memory: ${error.message}`, { cause: error });
+  }
+  return new ForgeError('CONTAINER_FAILED', `the sandbox worker failed: ${error.message}`, { cause: error });
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+interface WarmWorker {
+  readonly worker: Worker;
+  ready: boolean;
+  readonly whenReady: Promise<void>;
+  assigned: boolean;
+}
+
+/**
+ * Create a pool of pre-warmed sandbox workers. Each container gets a fresh worker of its own (workers are
+ * never reused); the pool spawns replacements in the background. A watchdog on the main thread enforces
+ * each container's CPU budgets from the meter the worker writes, terminating the worker when one is
+ * exceeded.
+ *
+ * The CPU budgets count time spent running guest code (from an entry or the return of a host call to the
+ * next host call or return), measured by the worker's clock: time blocked in host calls, the bridge or
+ * quarantine does not count. The worker is terminated within about `watchdogIntervalMs` of the budget.
+ *
+ * @param options - pool size, container limit, worker script, preloads, limits
+ * @returns the pool
+ * @throws ForgeError `INVALID_ARGUMENT` for bad options
+ * @example
+ * ```ts
+ * const pool = createSandboxPool({ size: 2, maxContainers: 8 });
+ * const c = pool.start({ runner: 'builtin:core', data: { module: bytes, entry: 'main' }, policy });
+ * const { value } = await c.result;
+ * await pool.close();
+ * ```
+ */
+export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool {
+  const size = options.size ?? 2;
+  const maxContainers = options.maxContainers ?? 16;
+  if (!Number.isInteger(size) || size < 0) throw new ForgeError('INVALID_ARGUMENT', 'pool size must be a non-negative integer');
+  if (!Number.isInteger(maxContainers) || maxContainers < 1) throw new ForgeError('INVALID_ARGUMENT', 'maxContainers must be a positive integer');
+  const workerUrl = options.workerUrl ?? new URL('./worker.js', import.meta.url);
+  const preload = [...(options.preload ?? [])];
+  const resourceLimits = { ...DEFAULT_RESOURCE_LIMITS, ...options.resourceLimits };
+  const baseLimits = resolveLimits(DEFAULT_LIMITS, options.limits);
+  const interval = options.watchdogIntervalMs ?? 10;
+  const grace = options.terminateGraceMs ?? 50;
+
+  const warm: WarmWorker[] = [];
+  const containers = new Set<ContainerImpl>();
+  let closed = false;
+  let spawnFailures = 0;
+  let watchdog: ReturnType<typeof setInterval> | undefined;
+
+  const spawn = (): WarmWorker => {
+    const worker = new Worker(workerUrl, { workerData: { preload }, resourceLimits, stdout: false, stderr: false });
+    let resolveReady!: () => void;
+    const whenReady = new Promise<void>((r) => (resolveReady = r));
+    const w: WarmWorker = { worker, ready: false, whenReady, assigned: false };
+    const onMessage = (m: FromWorker): void => {
+      if (m.type === 'ready') {
+        w.ready = true;
+        spawnFailures = 0;
+        resolveReady();
+      }
+    };
+    const onGone = (): void => {
+      resolveReady();
+      if (w.assigned) return;
+      const i = warm.indexOf(w);
+      if (i >= 0) warm.splice(i, 1);
+      if (!w.ready) spawnFailures++;
+      refill();
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onGone);
+    worker.on('exit', onGone);
+    worker.unref();
+    (w as { detach?: () => void }).detach = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onGone);
+      worker.off('exit', onGone);
+    };
+    return w;
+  };
+
+  const refill = (): void => {
+    if (closed) return;
+    // A worker script that cannot start would otherwise respawn forever.
+    if (spawnFailures >= 3) return;
+    while (warm.length < size) warm.push(spawn());
+  };
+
+  const tick = (): void => {
+    if (containers.size === 0) {
+      if (watchdog !== undefined) clearInterval(watchdog);
+      watchdog = undefined;
+      return;
+    }
+    for (const c of containers) c.check();
+  };
+
+  const ensureWatchdog = (): void => {
+    if (watchdog === undefined) {
+      watchdog = setInterval(tick, interval);
+      watchdog.unref();
+    }
+  };
+
+  class ContainerImpl implements SandboxedContainer {
+    readonly id: string;
+    readonly control = createControl();
+    readonly meter = createMeter();
+    readonly result: Promise<RunResult>;
+    readonly serving: Promise<void>;
+    readonly #worker: Worker;
+    readonly #limits: ResolvedLimits;
+    readonly #timeBase: number;
+    readonly #policyPort: MessagePort;
+    readonly #stopBridge: () => void;
+    readonly #onOutput: SandboxSpec['onOutput'];
+    readonly #stdout: Uint8Array[] = [];
+    readonly #stderr: Uint8Array[] = [];
+    readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+    #callSeq = 0;
+    #phase: ContainerStats['phase'] = 'running';
+    #settled = false;
+    #exited: Promise<void>;
+    #resolve!: (r: RunResult) => void;
+    #reject!: (e: unknown) => void;
+    #resolveServing!: () => void;
+    #rejectServing!: (e: unknown) => void;
+    #final: ContainerStats | undefined;
+
+    constructor(spec: SandboxSpec, worker: Worker, limits: ResolvedLimits) {
+      this.id = spec.id ?? randomUUID();
+      this.#worker = worker;
+      this.#limits = limits;
+      this.#onOutput = spec.onOutput;
+      this.#timeBase = Math.floor(performance.timeOrigin + performance.now());
+      this.result = new Promise<RunResult>((resolve, reject) => {
+        this.#resolve = resolve;
+        this.#reject = reject;
+      });
+      this.serving = new Promise<void>((resolve, reject) => {
+        this.#resolveServing = resolve;
+        this.#rejectServing = reject;
+      });
+      // Callers that only await one of the two must not see an unhandled rejection from the other.
+      this.result.catch(() => undefined);
+      this.serving.catch(() => undefined);
+      this.#exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+
+      const bridge = new MessageChannel();
+      const policy = new MessageChannel();
+      const bridgeSignal = new Int32Array(new SharedArrayBuffer(8));
+      this.#stopBridge = serveBridge(bridge.port1, bridgeSignal, spec.handlers ?? {});
+      this.#policyPort = policy.port1;
+      policy.port1.unref();
+
+      worker.on('message', (m: FromWorker) => this.#onMessage(m));
+      worker.on('error', (e: Error) => this.fail(workerFailure(e)));
+      worker.on('exit', (code: number) => this.fail(new ForgeError('CONTAINER_FAILED', `the sandbox worker exited (code ${code}) before the container ended`, { details: { exitCode: code } })));
+      worker.ref();
+
+      const start: ToWorker = {
+        type: 'start',
+        id: this.id,
+        runner: spec.runner,
+        data: spec.data,
+        policy: spec.policy,
+        limits,
+        control: this.control,
+        meter: this.meter,
+        timeBase: this.#timeBase,
+        clockBuffer: options.clockBuffer,
+        bridgePort: bridge.port2,
+        bridgeSignal,
+        policyPort: policy.port2,
+      };
+      try {
+        worker.postMessage(start, [bridge.port2, policy.port2]);
+      } catch (e) {
+        this.#stopBridge();
+        throw new ForgeError('INVALID_ARGUMENT', `the spec cannot be sent to the worker: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+    }
+
+    #onMessage(m: FromWorker): void {
+      switch (m.type) {
+        case 'output': {
+          (m.stream === 'stderr' ? this.#stderr : this.#stdout).push(m.bytes);
+          try {
+            this.#onOutput?.(m.stream, m.bytes);
+          } catch {
+            // A throwing output listener must not take the kernel down.
+          }
+          return;
+        }
+        case 'serving':
+          this.#phase = 'serving';
+          this.#resolveServing();
+          return;
+        case 'result':
+          this.#finish(m.value);
+          return;
+        case 'failed':
+          this.fail(fromWireError(m.error));
+          return;
+        case 'callResult': {
+          const pending = this.#calls.get(m.seq);
+          if (pending === undefined) return;
+          this.#calls.delete(m.seq);
+          if (m.ok) pending.resolve(m.value);
+          else pending.reject(fromWireError(m.error));
+          return;
+        }
+        case 'ready':
+          return;
+      }
+    }
+
+    #ended = false;
+
+    #end(): ContainerStats {
+      const stats = this.stats();
+      if (this.#ended) return stats;
+      this.#ended = true;
+      this.#final = stats;
+      this.#stopBridge();
+      this.#policyPort.close();
+      containers.delete(this);
+      void this.#worker.terminate().catch(() => undefined);
+      refill();
+      return stats;
+    }
+
+    #finish(value: unknown): void {
+      if (this.#settled) return;
+      this.#settled = true;
+      this.#phase = 'done';
+      terminateControl(this.control);
+      const stats = this.#end();
+      for (const p of this.#calls.values()) p.reject(new ForgeError('CONTAINER_TERMINATED', 'the container ended'));
+      this.#calls.clear();
+      this.#rejectServing(new ForgeError('CONTAINER_TERMINATED', 'the container ended without serving'));
+      this.#resolve({ value, stdout: concat(this.#stdout), stderr: concat(this.#stderr), stats });
+    }
+
+    /**
+     * End the container with an error (idempotent): stop the worker, reject the result and pending calls.
+     * @param error - the failure
+     * @param graceMs - let the worker unwind this long before stopping it
+     */
+    fail(error: ForgeError, graceMs = 0): void {
+      if (this.#settled) return;
+      this.#settled = true;
+      this.#phase = 'failed';
+      terminateControl(this.control);
+      const kill = (): void => {
+        this.#end();
+      };
+      if (graceMs > 0) {
+        containers.delete(this);
+        const t = setTimeout(kill, graceMs);
+        t.unref();
+        void this.#exited.then(() => clearTimeout(t));
+        void this.#exited.then(kill);
+        this.#final = this.stats();
+      } else kill();
+      for (const p of this.#calls.values()) p.reject(error);
+      this.#calls.clear();
+      this.#rejectServing(error);
+      this.#reject(error);
+    }
+
+    /** Watchdog check: CPU budgets and the wall-clock limit. */
+    check(): void {
+      if (this.#settled) return;
+      const now = sinceBase(this.#timeBase);
+      const since = Atomics.load(this.meter, METER_GUEST_SINCE);
+      const run = since >= 0 ? Math.max(0, now - since) : 0;
+      const total = Atomics.load(this.meter, METER_GUEST_TOTAL) + run;
+      const limits = this.#limits;
+      if (run > limits.cpuPerCallMs) {
+        this.fail(
+          new ForgeError('SANDBOX_CPU_EXCEEDED', `the guest ran ${Math.round(run)} ms without a host call; the per-call budget is ${limits.cpuPerCallMs} ms`, {
+            details: { budget: 'per-call', limitMs: limits.cpuPerCallMs, usedMs: Math.round(run) },
+          }),
+        );
+      } else if (total > limits.cpuTotalMs) {
+        this.fail(
+          new ForgeError('SANDBOX_CPU_EXCEEDED', `the guest ran ${Math.round(total)} ms in total; the container budget is ${limits.cpuTotalMs} ms`, {
+            details: { budget: 'total', limitMs: limits.cpuTotalMs, usedMs: Math.round(total) },
+          }),
+        );
+      } else if (limits.timeoutMs !== undefined && now > limits.timeoutMs) {
+        this.fail(new ForgeError('SANDBOX_TIMEOUT', `the container did not finish within ${limits.timeoutMs} ms`, { details: { limitMs: limits.timeoutMs } }));
+      }
+    }
+
+    call(name: string, input?: unknown): Promise<unknown> {
+      if (this.#settled) return Promise.reject(new ForgeError('CONTAINER_TERMINATED', 'the container has ended'));
+      if (typeof name !== 'string') return Promise.reject(new ForgeError('INVALID_ARGUMENT', 'the export name must be a string'));
+      const seq = ++this.#callSeq;
+      return new Promise<unknown>((resolve, reject) => {
+        this.#calls.set(seq, { resolve, reject });
+        try {
+          this.#worker.postMessage({ type: 'call', seq, name, input } satisfies ToWorker);
+        } catch (e) {
+          this.#calls.delete(seq);
+          reject(new ForgeError('INVALID_ARGUMENT', `the call input cannot be sent: ${e instanceof Error ? e.message : String(e)}`));
+        }
+      });
+    }
+
+    quarantine(): void {
+      if (!this.#settled) quarantineControl(this.control);
+    }
+
+    release(): void {
+      if (!this.#settled) releaseControl(this.control);
+    }
+
+    async terminate(reason = 'terminated by the kernel'): Promise<void> {
+      this.fail(new ForgeError('CONTAINER_TERMINATED', `the container was terminated: ${reason}`, { details: { reason } }), grace);
+      await this.#exited;
+    }
+
+    close(): Promise<RunResult> {
+      if (!this.#settled) this.#worker.postMessage({ type: 'close' } satisfies ToWorker);
+      return this.result;
+    }
+
+    updatePolicy(update: PolicyUpdate): void {
+      if (this.#settled) return;
+      if (typeof update !== 'object' || update === null) throw new ForgeError('INVALID_ARGUMENT', 'a policy update must be an object');
+      const epoch = (Atomics.load(this.control, CONTROL_POLICY_EPOCH) + 1) | 0;
+      const message: PolicyMessage = { epoch, update };
+      try {
+        this.#policyPort.postMessage(message);
+      } catch (e) {
+        throw new ForgeError('INVALID_ARGUMENT', `the policy update cannot be sent: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      // Posted first, then the epoch: the worker's next decision sees the bump and finds the message.
+      Atomics.store(this.control, CONTROL_POLICY_EPOCH, epoch);
+    }
+
+    stats(): ContainerStats {
+      if (this.#final !== undefined) return this.#final;
+      const now = sinceBase(this.#timeBase);
+      const since = Atomics.load(this.meter, METER_GUEST_SINCE);
+      const run = since >= 0 ? Math.max(0, now - since) : 0;
+      const state = Atomics.load(this.control, CONTROL_STATE);
+      return {
+        id: this.id,
+        phase: this.#phase,
+        state: state === ContainerState.Quarantined ? 'quarantined' : state === ContainerState.Terminated ? 'terminated' : 'running',
+        calls: Atomics.load(this.control, CONTROL_CALLS),
+        inCall: Atomics.load(this.control, CONTROL_IN_CALL),
+        guestMs: Atomics.load(this.meter, METER_GUEST_TOTAL) + run,
+        currentRunMs: run,
+        wallMs: now,
+        outputBytes: Atomics.load(this.meter, METER_OUTPUT_BYTES),
+        memoryPages: Atomics.load(this.meter, METER_MEMORY_PAGES),
+      };
+    }
+  }
+
+  const refuse = (code: ErrorCode, message: string): never => {
+    throw new ForgeError(code, message);
+  };
+
+  refill();
+
+  return {
+    start<D>(spec: SandboxSpec<D>): SandboxedContainer {
+      if (closed) refuse('INVALID_ARGUMENT', 'the sandbox pool is closed');
+      if (typeof spec !== 'object' || spec === null || typeof spec.runner !== 'string' || spec.runner.length === 0) {
+        refuse('INVALID_ARGUMENT', 'a sandbox spec needs a runner (module specifier or builtin name)');
+      }
+      if (containers.size >= maxContainers) {
+        throw new ForgeError('SANDBOX_LIMIT_EXCEEDED', `the sandbox pool runs ${containers.size} containers, its limit`, { details: { maxContainers } });
+      }
+      const limits = resolveLimits(baseLimits, spec.limits);
+      const w = warm.shift() ?? spawn();
+      w.assigned = true;
+      (w as { detach?: () => void }).detach?.();
+      let c: ContainerImpl;
+      try {
+        c = new ContainerImpl(spec as SandboxSpec, w.worker, limits);
+      } catch (e) {
+        void w.worker.terminate();
+        refill();
+        throw e;
+      }
+      containers.add(c);
+      ensureWatchdog();
+      refill();
+      return c;
+    },
+    get active(): number {
+      return containers.size;
+    },
+    get warm(): number {
+      return warm.filter((w) => w.ready).length;
+    },
+    async ready(): Promise<void> {
+      await Promise.all(warm.map((w) => w.whenReady));
+    },
+    async close(): Promise<void> {
+      closed = true;
+      const all = [...containers];
+      for (const c of all) c.fail(new ForgeError('CONTAINER_TERMINATED', 'the sandbox pool was closed'));
+      const workers = warm.splice(0).map((w) => w.worker.terminate());
+      await Promise.allSettled(workers);
+      if (watchdog !== undefined) clearInterval(watchdog);
+      watchdog = undefined;
+    },
+  };
+}
