@@ -7,3 +7,5 @@ export * from './gate/index.js';
 export * from './capabilities.js';
 export * from './sandbox/index.js';
 export * from './binary/index.js';
+export * from './fs/index.js';
+export * from './wasi/index.js';

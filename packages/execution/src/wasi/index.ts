@@ -1,0 +1,2 @@
+export * from './preview1.js';
+export * from './run.js';
