@@ -58,8 +58,8 @@ forgeone trust init --root-key "$D/keys/root.key" \
   --package-key "$D"/keys/p{1,2,3,4,5}.key.pub --threshold 3 \
   --out "$D/trust-root.json"
 
-step "Build the sample plugin (plugins/hello) into an unsigned package"
-forgeone pkg build plugins/hello --out "$D/hello.forgepkg"
+step "Build the sample package (the core-module fixture apps/forgeone/test/fixtures/hello-core) into an unsigned package"
+forgeone pkg build apps/forgeone/test/fixtures/hello-core --out "$D/hello.forgepkg"
 cp "$D/hello.forgepkg" "$D/under-signed.forgepkg"
 
 step "Sign it with 3 of the package keys (p1, p3, p5)"
@@ -89,7 +89,7 @@ node -e '
   bytes[at + 20] ^= 0x01;
   fs.writeFileSync(file, bytes);
   console.log(`flipped the byte at offset ${at + 20} of ${file}`);
-' "$D/tampered.forgepkg" plugins/hello/hello.wasm
+' "$D/tampered.forgepkg" apps/forgeone/test/fixtures/hello-core/hello.wasm
 expect_refused PKG_HASH_MISMATCH "$D/tampered.forgepkg"
 
 step "Sign another copy with only 2 keys (must fail: PKG_QUORUM_NOT_MET)"

@@ -3,6 +3,7 @@ import type { CryptoProviderName } from '@forgeone/crypto';
 import pkg from '../package.json' with { type: 'json' };
 import { registerKeygen } from './commands/keygen.js';
 import { registerPkg } from './commands/pkg.js';
+import { registerPlugin } from './commands/plugin.js';
 import { registerTrust } from './commands/trust.js';
 import type { Context } from './context.js';
 import { examples } from './format.js';
@@ -52,7 +53,8 @@ export function buildProgram(ctx: Context): Command {
       examples(
         'forgeone keygen --out keys/root.key',
         'forgeone trust init --root-key keys/root.key --package-key keys/p1.key.pub keys/p2.key.pub --threshold 2 --out trust-root.json',
-        'forgeone pkg build plugins/hello --out hello.forgepkg',
+        'forgeone plugin new my-plugin && forgeone plugin build my-plugin --key keys/p1.key',
+        'forgeone pkg build apps/forgeone/test/fixtures/hello-core --out hello.forgepkg',
         'forgeone pkg sign hello.forgepkg --key keys/p1.key',
         'forgeone pkg verify hello.forgepkg --trust-root trust-root.json',
         'forgeone pkg verify --help',
@@ -67,5 +69,6 @@ export function buildProgram(ctx: Context): Command {
   registerKeygen(program, ctx);
   registerTrust(program, ctx);
   registerPkg(program, ctx);
+  registerPlugin(program, ctx);
   return program;
 }

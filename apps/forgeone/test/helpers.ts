@@ -8,8 +8,8 @@ import { runCli } from '../src/index.js';
 export const APP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The repository root. */
 export const REPO_ROOT = join(APP_DIR, '..', '..');
-/** The sample package directory. */
-export const HELLO_DIR = join(REPO_ROOT, 'plugins', 'hello');
+/** The core-module sample package (hello.wasm, add(i32, i32)), a test fixture. */
+export const HELLO_DIR = join(APP_DIR, 'test', 'fixtures', 'hello-core');
 
 export const DAY = 86_400_000;
 

@@ -16,7 +16,7 @@ let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir, cleanup } = await tempDir()));
 afterAll(async () => cleanup());
 
-describe('plugins/hello/hello.wasm', () => {
+describe('test/fixtures/hello-core/hello.wasm', () => {
   it('is a valid module whose add(i32, i32) adds', async () => {
     const bytes = await readFile(join(HELLO_DIR, 'hello.wasm'));
     expect(wasm.validate(bytes)).toBe(true);

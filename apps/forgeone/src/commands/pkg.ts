@@ -73,7 +73,7 @@ export function registerPkg(program: Command, ctx: Context): void {
         'the files, and Ed25519 signatures over the manifest. A package runs only when k distinct keys of the trust root\'s\n' +
         'packages role signed it, it has not expired, it is not older than a version already accepted, and every file matches.',
     )
-    .addHelpText('after', examples('forgeone pkg build plugins/hello --out hello.forgepkg', 'forgeone pkg verify hello.forgepkg --trust-root trust-root.json'));
+    .addHelpText('after', examples('forgeone pkg build ./my-package --out my-package.forgepkg', 'forgeone pkg verify my-package.forgepkg --trust-root trust-root.json'));
 
   pkg
     .command('build')
@@ -85,7 +85,7 @@ export function registerPkg(program: Command, ctx: Context): void {
     )
     .argument('<dir>', 'package directory containing forgepkg.json')
     .requiredOption('-o, --out <file>', 'package file to write')
-    .addHelpText('after', examples('forgeone pkg build plugins/hello --out hello.forgepkg', 'forgeone pkg build plugins/hello --out hello.forgepkg --json'))
+    .addHelpText('after', examples('forgeone pkg build ./my-package --out my-package.forgepkg', 'forgeone pkg build ./my-package --out my-package.forgepkg --json'))
     .action(async (dir: string, opts: { out: string }) => {
       const built = await withProgress(progressOptions(ctx), `reading ${dir}`, async (progress) => {
         const input = await readPackageDirectory(ctx.path(dir)).catch((e: unknown) => Promise.reject(inFile(dir, e)));
@@ -155,7 +155,7 @@ export function registerPkg(program: Command, ctx: Context): void {
     .addOption(new Option('--now <iso>', 'judge time as if it were <iso> (for audits and tests)').argParser(parseIsoTime).hideHelp())
     .addHelpText(
       'after',
-      examples('forgeone pkg verify hello.forgepkg --trust-root trust-root.json', 'forgeone pkg verify hello.forgepkg --trust-root trust-root.json --state state.json --json'),
+      examples('forgeone pkg verify my-package.forgepkg --trust-root trust-root.json', 'forgeone pkg verify hello.forgepkg --trust-root trust-root.json --state state.json --json'),
     )
     .action(async (file: string, opts: VerifyOptions) => {
       let threshold = 0;
