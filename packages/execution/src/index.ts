@@ -9,3 +9,4 @@ export * from './sandbox/index.js';
 export * from './binary/index.js';
 export * from './fs/index.js';
 export * from './wasi/index.js';
+export * from './component/index.js';
