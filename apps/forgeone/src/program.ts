@@ -1,9 +1,11 @@
 import { Command, Option } from 'commander';
 import type { CryptoProviderName } from '@forgeone/crypto';
 import pkg from '../package.json' with { type: 'json' };
+import { registerAudit } from './commands/audit.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerPkg } from './commands/pkg.js';
 import { registerPlugin } from './commands/plugin.js';
+import { registerTrace } from './commands/trace.js';
 import { registerTrust } from './commands/trust.js';
 import type { Context } from './context.js';
 import { examples } from './format.js';
@@ -70,5 +72,7 @@ export function buildProgram(ctx: Context): Command {
   registerTrust(program, ctx);
   registerPkg(program, ctx);
   registerPlugin(program, ctx);
+  registerTrace(program, ctx);
+  registerAudit(program, ctx);
   return program;
 }
