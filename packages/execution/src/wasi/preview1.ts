@@ -87,6 +87,24 @@ export const PREVIEW1_SYSCALLS = Object.freeze({
 /** Where a guest's stdin comes from: all bytes at once, text, or a pull function. */
 export type StdinSource = Uint8Array | string | ((max: number) => Uint8Array | null);
 
+/**
+ * A zero-copy output sink: `write` sees the written bytes in place in guest memory, once per iovec (a
+ * `fd_write` of several buffers makes several calls), and must not keep the view: the guest owns that
+ * memory and reuses it after the call returns (copy what you keep, e.g. `memory.slice(offset, offset + length)`).
+ */
+export interface Preview1OutputStream {
+  /**
+   * Consume bytes written by the guest.
+   * @param memory - the guest's whole memory (valid only during this call)
+   * @param offset - where the bytes start in `memory`
+   * @param length - how many bytes (at least 1)
+   */
+  write(memory: Uint8Array, offset: number, length: number): void;
+}
+
+/** Where stdout or stderr goes: a function receiving a fresh copy of each write, or a zero-copy stream. */
+export type Preview1Output = ((bytes: Uint8Array) => void) | Preview1OutputStream;
+
 /** Options of {@link createPreview1Host}. */
 export interface Preview1Options {
   /** The container's gate; every call crosses it. */
@@ -99,10 +117,13 @@ export interface Preview1Options {
   readonly preopens?: readonly Preopen[];
   /** Standard input. Default empty. A pull function returns up to `max` bytes, or null/empty at the end. */
   readonly stdin?: StdinSource;
-  /** Receives each write to stdout (a fresh copy the sink may keep). Default: discarded. */
-  readonly stdout?: (bytes: Uint8Array) => void;
-  /** Receives each write to stderr (a fresh copy). Default: discarded. */
-  readonly stderr?: (bytes: Uint8Array) => void;
+  /**
+   * Receives each write to stdout: a function gets a fresh copy it may keep; a {@link Preview1OutputStream}
+   * gets the bytes in place in guest memory, without a copy. Default: discarded (nothing is copied).
+   */
+  readonly stdout?: Preview1Output;
+  /** Receives each write to stderr, as `stdout` does. Default: discarded. */
+  readonly stderr?: Preview1Output;
   /**
    * Most bytes stdout and stderr together may take. A write that does not fit is cut to what fits; once
    * nothing fits, writes fail with `ENOSPC` (errno 51) and {@link Preview1Host.outputLimitHit} is set.
@@ -170,6 +191,7 @@ const STDIN = 0;
 const STDOUT = 1;
 const STDERR = 2;
 const CLOSED = -1;
+const EMPTY = new Uint8Array(0);
 const STDIO_BASE = Rights.FD_READ | Rights.FD_WRITE | Rights.POLL_FD_READWRITE | Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET;
 
 function encodeList(items: readonly string[], what: string): { count: number; offsets: Uint32Array; bytes: Uint8Array } {
@@ -217,8 +239,8 @@ class HostImpl implements Preview1Host {
   readonly #ids: SyscallIds;
   readonly #args: ReturnType<typeof encodeList>;
   readonly #env: ReturnType<typeof encodeList>;
-  readonly #stdout: ((b: Uint8Array) => void) | undefined;
-  readonly #stderr: ((b: Uint8Array) => void) | undefined;
+  readonly #stdout: Preview1Output | undefined;
+  readonly #stderr: Preview1Output | undefined;
   readonly #stdinPull: ((max: number) => Uint8Array | null) | undefined;
   #stdinBuf: Uint8Array;
   #stdinPos = 0;
@@ -240,6 +262,8 @@ class HostImpl implements Preview1Host {
   readonly #decoder = new TextDecoder('utf-8', { fatal: true });
   readonly #encoder = new TextEncoder();
   #memory: WebAssembly.Memory | null = null;
+  #shared = false;
+  readonly #origin = performance.timeOrigin;
   #buffer: ArrayBufferLike | null = null;
   #u8 = new Uint8Array(0);
   #dv = new DataView(new ArrayBuffer(0));
@@ -294,6 +318,9 @@ class HostImpl implements Preview1Host {
   bindMemory(memory: WebAssembly.Memory): void {
     this.#memory = memory;
     this.#buffer = null;
+    this.#shared = memory.buffer instanceof SharedArrayBuffer;
+    this.#u8 = new Uint8Array(0);
+    this.#mem();
   }
 
   bind(instance: WebAssembly.Instance): void {
@@ -307,8 +334,13 @@ class HostImpl implements Preview1Host {
 
   // ---------- memory ----------
 
-  /** Refresh the views after memory growth; false when no memory is bound. */
+  /**
+   * Refresh the views after memory growth; false when no memory is bound. Growing a non-shared memory
+   * detaches its old buffer (our view's length drops to 0), so a non-empty view is current without reading
+   * `memory.buffer` (a getter call on every host call); a shared memory's buffer is compared each time.
+   */
   #mem(): boolean {
+    if (this.#u8.length !== 0 && !this.#shared) return true;
     const m = this.#memory;
     if (m === null) return false;
     const b = m.buffer;
@@ -343,6 +375,21 @@ class HostImpl implements Preview1Host {
     this.#iovCount = n;
     this.#iovTotal = total;
     return 0;
+  }
+
+  /** A fresh copy of the first `take` bytes of the iovecs read last: one slice when the first buffer holds them. */
+  #copyOut(take: number): Uint8Array {
+    const iov = this.#iov;
+    const p0 = iov[0]!;
+    if (iov[1]! >= take) return this.#u8.slice(p0, p0 + take);
+    const bytes = new Uint8Array(take);
+    for (let i = 0, at = 0; i < this.#iovCount && at < take; i++) {
+      const p = iov[i * 2]!;
+      const l = Math.min(iov[i * 2 + 1]!, take - at);
+      bytes.set(this.#u8.subarray(p, p + l), at);
+      at += l;
+    }
+    return bytes;
   }
 
   #scratchOf(n: number): Uint8Array {
@@ -439,7 +486,6 @@ class HostImpl implements Preview1Host {
       environ_get: (envp: number, buf: number) => this.#listGet(this.#ids.env, this.#env, envp >>> 0, buf >>> 0),
       environ_sizes_get: (c: number, s: number) => this.#listSizes(this.#ids.env, this.#env, c >>> 0, s >>> 0),
       clock_res_get: (id: number, ptr: number) => this.#clock(id >>> 0, ptr >>> 0, true),
-      clock_time_get: (id: number, _precision: bigint, ptr: number) => this.#clock(id >>> 0, ptr >>> 0, false),
       fd_advise: (fd: number, offset: bigint, len: bigint, advice: number) =>
         this.#fdSimple(fd, this.#ids.advise, () => this.fs.advise(fd, Number(offset), Number(len), advice), Errno.SPIPE),
       fd_allocate: (fd: number, offset: bigint, len: bigint) =>
@@ -455,17 +501,13 @@ class HostImpl implements Preview1Host {
         this.#fdSimple(fd, this.#ids.setSize, () => (size > BigInt(Number.MAX_SAFE_INTEGER) ? -Errno.FBIG : this.fs.truncate(fd, Number(size))), Errno.BADF),
       fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, fst: number) =>
         this.#fdSimple(fd, this.#ids.setTimes, () => this.fs.utimes(fd, atim, mtim, fst), Errno.BADF),
-      fd_pread: (fd: number, iovs: number, n: number, offset: bigint, out: number) => this.#read(fd, iovs >>> 0, n >>> 0, offset, out >>> 0),
       fd_prestat_get: (fd: number, ptr: number) => this.#prestat(fd, ptr >>> 0, -1, 0),
       fd_prestat_dir_name: (fd: number, ptr: number, len: number) => this.#prestat(fd, -1, ptr >>> 0, len >>> 0),
-      fd_pwrite: (fd: number, iovs: number, n: number, offset: bigint, out: number) => this.#write(fd, iovs >>> 0, n >>> 0, offset, out >>> 0),
-      fd_read: (fd: number, iovs: number, n: number, out: number) => this.#read(fd, iovs >>> 0, n >>> 0, null, out >>> 0),
       fd_readdir: (fd: number, buf: number, len: number, cookie: bigint, out: number) => this.#readdir(fd, buf >>> 0, len >>> 0, cookie, out >>> 0),
       fd_renumber: (from: number, to: number) => this.#renumber(from, to),
       fd_seek: (fd: number, offset: bigint, whence: number, out: number) => this.#seek(fd, offset, whence, out >>> 0),
       fd_sync: (fd: number) => this.#fdSimple(fd, this.#ids.sync, () => this.fs.sync(fd, false), Errno.INVAL),
       fd_tell: (fd: number, out: number) => this.#seek(fd, 0n, 1, out >>> 0),
-      fd_write: (fd: number, iovs: number, n: number, out: number) => this.#write(fd, iovs >>> 0, n >>> 0, null, out >>> 0),
       path_create_directory: (fd: number, p: number, l: number) => this.#pathSimple(this.#ids.mkdir, fd, p, l, (path, g) => this.fs.mkdir(fd, path, g)),
       path_filestat_get: (fd: number, flags: number, p: number, l: number, buf: number) => this.#pathStat(fd, flags, p >>> 0, l >>> 0, buf >>> 0),
       path_filestat_set_times: (fd: number, flags: number, p: number, l: number, atim: bigint, mtim: bigint, fst: number) =>
@@ -491,7 +533,6 @@ class HostImpl implements Preview1Host {
         const c = this.#cross(this.#ids.yield, 0, Errno.ACCES);
         return c >= 0 ? c : this.#done(0);
       },
-      random_get: (buf: number, len: number) => this.#randomGet(buf >>> 0, len >>> 0),
       sock_accept: (fd: number, _flags: number, out: number) => this.#sock(this.#ids.accept, fd, this.#mem() && this.#inBounds(out >>> 0, 4) ? 0 : Errno.FAULT),
       sock_recv: (fd: number, ri: number, rl: number, _fl: number, o1: number, o2: number) =>
         this.#sock(this.#ids.recv, fd, this.#mem() && this.#inBounds(o1 >>> 0, 4) && this.#inBounds(o2 >>> 0, 2) ? this.#readIovs(ri >>> 0, rl >>> 0) : Errno.FAULT),
@@ -500,17 +541,66 @@ class HostImpl implements Preview1Host {
       sock_shutdown: (fd: number, how: number) => this.#sock(this.#ids.shutdown, fd, how < 1 || how > 3 ? Errno.INVAL : 0),
     };
     for (const name of Object.keys(f)) f[name] = this.#shield(f[name]!);
-    return f as Preview1Functions;
+    // The hot calls carry their own try/catch: a call site inside a shared shield closure sees every
+    // import of its arity (megamorphic, never inlined); these stay monomorphic.
+    const hot = {
+      clock_time_get: (id: number, _precision: bigint, ptr: number): number => {
+        try {
+          return this.#clock(id >>> 0, ptr >>> 0, false);
+        } catch (e) {
+          return this.#fault(e);
+        }
+      },
+      fd_read: (fd: number, iovs: number, n: number, out: number): number => {
+        try {
+          return this.#read(fd, iovs >>> 0, n >>> 0, null, out >>> 0);
+        } catch (e) {
+          return this.#fault(e);
+        }
+      },
+      fd_write: (fd: number, iovs: number, n: number, out: number): number => {
+        try {
+          return this.#write(fd, iovs >>> 0, n >>> 0, null, out >>> 0);
+        } catch (e) {
+          return this.#fault(e);
+        }
+      },
+      fd_pread: (fd: number, iovs: number, n: number, offset: bigint, out: number): number => {
+        try {
+          return this.#read(fd, iovs >>> 0, n >>> 0, offset, out >>> 0);
+        } catch (e) {
+          return this.#fault(e);
+        }
+      },
+      fd_pwrite: (fd: number, iovs: number, n: number, offset: bigint, out: number): number => {
+        try {
+          return this.#write(fd, iovs >>> 0, n >>> 0, offset, out >>> 0);
+        } catch (e) {
+          return this.#fault(e);
+        }
+      },
+      random_get: (buf: number, len: number): number => {
+        try {
+          return this.#randomGet(buf >>> 0, len >>> 0);
+        } catch (e) {
+          return this.#fault(e);
+        }
+      },
+    };
+    return { ...f, ...hot } as Preview1Functions;
   }
 
-  /** Turn an unexpected host exception into EIO (closing the gate's call); proc_exit passes through. */
+  /** An unexpected host exception becomes EIO (closing the gate's call); proc_exit passes through. */
+  #fault(e: unknown): number {
+    if (e instanceof Preview1Exit) throw e;
+    const g = this.#gate;
+    if (g.control[CONTROL_IN_CALL] !== -1) g.exit(Errno.IO);
+    return Errno.IO;
+  }
+
+  /** Wrap an import so that an unexpected host exception becomes EIO (see `#fault`). */
   #shield(fn: (...a: never[]) => number | undefined): (...a: never[]) => number | undefined {
-    const fault = (e: unknown): number => {
-      if (e instanceof Preview1Exit) throw e;
-      const g = this.#gate;
-      if (g.control[CONTROL_IN_CALL] !== -1) g.exit(Errno.IO);
-      return Errno.IO;
-    };
+    const fault = (e: unknown): number => this.#fault(e);
     const call = fn as (...a: unknown[]) => number | undefined;
     switch (fn.length) {
       case 0:
@@ -587,7 +677,7 @@ class HostImpl implements Preview1Host {
   #now(id: number): number {
     if (id === Clockid.REALTIME) {
       if (this.#realtime !== undefined) return Number(this.#realtime());
-      return (performance.timeOrigin + performance.now()) * 1e6;
+      return (this.#origin + performance.now()) * 1e6;
     }
     if (id === Clockid.MONOTONIC) {
       if (this.#monotonic !== undefined) return Number(this.#monotonic());
@@ -605,13 +695,18 @@ class HostImpl implements Preview1Host {
     }
     const c = this.#cross(id === Clockid.REALTIME || err === Errno.INVAL ? this.#ids.wall : this.#ids.mono, err, Errno.ACCES);
     if (c >= 0) return c;
-    const ns = res ? 1000 : this.#now(id);
+    const n = res ? 1000 : Math.floor(this.#now(id));
+    const lo = n >>> 0;
+    const hi = Math.floor(n / TWO32) >>> 0;
+    const dv = this.#dv;
+    dv.setUint32(ptr, lo, true);
+    dv.setUint32(ptr + 4, hi, true);
+    if (res) return this.#done(0);
+    // The value cannot be recomputed: the record gets it from a reused 8-byte buffer (no allocation).
     const v = this.#u64View;
-    const n = Math.floor(ns);
-    v.setUint32(0, n >>> 0, true);
-    v.setUint32(4, Math.floor(n / TWO32) >>> 0, true);
-    this.#u8.set(this.#u64, ptr);
-    return this.#done(0, res ? undefined : this.#u64);
+    v.setUint32(0, lo, true);
+    v.setUint32(4, hi, true);
+    return this.#done(0, this.#u64);
   }
 
   #randomGet(buf: number, len: number): number {
@@ -657,17 +752,24 @@ class HostImpl implements Preview1Host {
       }
       const take = Math.min(total, room);
       if (take < total) this.outputLimitHit = true;
-      const bytes = new Uint8Array(take);
-      let at = 0;
-      for (let i = 0; i < this.#iovCount && at < take; i++) {
-        const p = this.#iov[i * 2]!;
-        const l = Math.min(this.#iov[i * 2 + 1]!, take - at);
-        bytes.set(this.#u8.subarray(p, p + l), at);
-        at += l;
-      }
       this.outputBytes += take;
       const sink = kind === STDOUT ? this.#stdout : this.#stderr;
-      if (sink !== undefined && take > 0) sink(bytes);
+      if (sink !== undefined && take > 0) {
+        const iov = this.#iov;
+        const n = this.#iovCount;
+        if (typeof sink === 'function') sink(this.#copyOut(take));
+        else {
+          // Zero copy: the stream sees guest memory in place, one call per buffer.
+          const u8 = this.#u8;
+          for (let i = 0, at = 0; i < n && at < take; i++) {
+            const l = Math.min(iov[i * 2 + 1]!, take - at);
+            if (l > 0) sink.write(u8, iov[i * 2]!, l);
+            at += l;
+          }
+        }
+        // A sink that re-entered the guest could have grown its memory: refresh the views.
+        this.#mem();
+      }
       this.#dv.setUint32(outPtr, take, true);
       return this.#done(0);
     }
@@ -759,7 +861,7 @@ class HostImpl implements Preview1Host {
   }
 
   #stdinTake(max: number): Uint8Array {
-    if (max === 0) return new Uint8Array(0);
+    if (max === 0) return EMPTY;
     if (this.#stdinPos >= this.#stdinBuf.length && this.#stdinPull !== undefined) {
       const next = this.#stdinPull(max);
       this.#stdinBuf = next ?? new Uint8Array(0);

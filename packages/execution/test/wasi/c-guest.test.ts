@@ -94,4 +94,45 @@ nodes:
     expect(denied?.allowed).toBe(false);
     expect(denied?.verdict).toBe('deny');
   });
+
+  // wasi-libc's start code calls args_sizes_get before main(argc, argv), and getenv() first calls
+  // environ_sizes_get; either failing ends the program with _Exit(EX_OSERR) = 71 before any output.
+  const deny = (syscall: string): string => `
+apiVersion: forgeone.policy/v1
+name: c-guest-no-${syscall.split('/')[1]}
+version: 1
+defaultAction: allow
+root: base
+nodes:
+  base:
+    rules:
+      - { id: no, action: deny, syscalls: ["${syscall}"] }
+`;
+
+  it('wasi-libc exits 71 (EX_OSERR) when the policy refuses wasi:cli/args, before main runs', async () => {
+    const { gate, records } = policyGate(deny('wasi:cli/args'));
+    const r = await run(gate, ['c-guest', '3']);
+    expect(r.exitCode).toBe(71);
+    expect(r.out).toBe('');
+    expect(records.find((c) => c.syscall === 'wasi:cli/args')).toMatchObject({ allowed: false, verdict: 'deny' });
+  });
+
+  it('a refused preopen scan (EBADF) looks like no preopens: the program runs, its file calls fail', async () => {
+    const { gate, records } = policyGate(deny('wasi:filesystem/preopens'));
+    const r = await run(gate, ['c-guest', '3']);
+    expect(r.exitCode).not.toBe(71);
+    expect(r.exitCode).toBeGreaterThanOrEqual(10); // main's file checks failed
+    expect(r.out).toContain('GREETING=hi there');
+    expect(r.out).not.toContain('input=hello forge');
+    expect(records.find((c) => c.syscall === 'wasi:filesystem/preopens')).toMatchObject({ allowed: false, result: -1 });
+  });
+
+  it('wasi-libc exits 71 at the first getenv() when the policy refuses wasi:cli/env', async () => {
+    const { gate } = policyGate(deny('wasi:cli/env'));
+    const r = await run(gate, ['c-guest', '3']);
+    expect(r.exitCode).toBe(71);
+    // main ran: its lines before getenv() are out (stdout is a character device, so wasi-libc line-buffers it)
+    expect(r.out).toContain('argv[1]=3');
+    expect(r.out).not.toContain('GREETING=');
+  });
 });
