@@ -22,6 +22,7 @@ import {
   utimesSync,
   writeSync,
   type BigIntStats,
+  type Dirent,
 } from 'node:fs';
 import { ForgeError } from '@forgeone/common';
 import { canonicalPath } from '../gate/canonical.js';
@@ -60,12 +61,20 @@ export interface ConfinedFsOptions {
   readonly maxOpenFiles?: number;
   /** The first descriptor number this layer hands out (the preview1 host keeps 0–2 for stdio). Default 3. */
   readonly firstFd?: number;
+  /**
+   * Most entries examined when a directory is renamed into another directory (the scan for symlinks whose
+   * target would change meaning, see {@link ConfinedFs.rename}); a larger tree is refused with `EXDEV`,
+   * which tells programs to copy instead. Default 10000.
+   */
+  readonly maxRenameScan?: number;
 }
 
 /**
  * Authorises one path operation once the path is resolved, before anything changes. The preview1 host
  * crosses the gate here, so the policy sees where the call really lands (symlinks inside the preopen
- * followed), not only what the guest wrote.
+ * followed), not only what the guest wrote. Rename and link call it for both paths, in order (the second
+ * only when the first was allowed), also when a path fails to resolve: that path is then passed as the
+ * canonical lexical path the guest wrote, and the resolution errno is returned once both were allowed.
  * @param guestPath - the canonical absolute guest path the operation acts on
  * @param index - 0 for the (first) path, 1 for the second path of rename and link
  * @returns true to proceed; false refuses the operation with `-EACCES`
@@ -166,6 +175,43 @@ const MAX_SYMLINKS = 40;
 const WANT_WRITE = Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE | Rights.FD_DATASYNC;
 const WANT_READ = Rights.FD_READ | Rights.FD_READDIR;
 
+/**
+ * The creation rule for guest symlinks: the target is relative, has no `..` component and names at least one
+ * entry (not only `.`). Through real directories and other such links it leads strictly below its own
+ * directory wherever it is, so renaming or linking it, or moving a directory that holds it, can never make
+ * it point out of its new place's subtree (docs/wasi.md, "Symlinks and moves").
+ * @param target - the link's contents
+ * @returns true when the target is position-independent and downward
+ */
+export function isDownwardTarget(target: string): boolean {
+  if (target === '' || target.startsWith('/')) return false;
+  let names = 0;
+  for (const part of target.split('/')) {
+    if (part === '..') return false;
+    if (part !== '' && part !== '.') names++;
+  }
+  return names > 0;
+}
+
+/**
+ * Whether a relative symlink target, read from a directory `level` levels below a directory D (0: the link
+ * is directly in D), climbs above D lexically: moving D (or, at level 0, moving the link out of D) would
+ * change where it points. Absolute targets do not depend on where the link is (and are never followed).
+ * @param target - the link's contents
+ * @param level - depth of the link's directory below D
+ * @returns true when some prefix of the target leads above D
+ */
+export function climbsAbove(target: string, level: number): boolean {
+  if (target.startsWith('/')) return false;
+  let depth = level;
+  for (const part of target.split('/')) {
+    if (part === '..') {
+      if (--depth < 0) return true;
+    } else if (part !== '' && part !== '.') depth++;
+  }
+  return false;
+}
+
 function filetypeOf(st: BigIntStats): number {
   if (st.isFile()) return Filetype.REGULAR_FILE;
   if (st.isDirectory()) return Filetype.DIRECTORY;
@@ -218,6 +264,7 @@ export class ConfinedFs {
   readonly #roots: Root[] = [];
   readonly #max: number;
   readonly #first: number;
+  readonly #maxScan: number;
   #count = 0;
 
   /**
@@ -229,7 +276,9 @@ export class ConfinedFs {
   constructor(options: ConfinedFsOptions = {}) {
     this.#max = options.maxOpenFiles ?? 128;
     this.#first = options.firstFd ?? 3;
+    this.#maxScan = options.maxRenameScan ?? 10_000;
     if (!Number.isInteger(this.#max) || this.#max < 0) throw new ForgeError('INVALID_ARGUMENT', 'maxOpenFiles must be a non-negative integer');
+    if (!Number.isInteger(this.#maxScan) || this.#maxScan < 0) throw new ForgeError('INVALID_ARGUMENT', 'maxRenameScan must be a non-negative integer');
     const preopens = options.preopens ?? [];
     if (preopens.length > this.#max) {
       throw new ForgeError('SANDBOX_LIMIT_EXCEEDED', `${preopens.length} preopens exceed maxOpenFiles ${this.#max}`);
@@ -616,8 +665,9 @@ export class ConfinedFs {
   }
 
   /**
-   * Create a symlink (WASI `path_symlink`). The target must be relative and stay inside the preopen
-   * from where the link is, else `ENOTCAPABLE`.
+   * Create a symlink (WASI `path_symlink`). The target must be relative, without any `..` component, and
+   * name at least one entry ({@link isDownwardTarget}), else `ENOTCAPABLE`: such a link leads below its own
+   * directory wherever it is later moved, so no rename, link or directory move can turn it into a way out.
    * @param target - the link's contents
    * @param dirfd - directory descriptor with `PATH_SYMLINK`
    * @param path - relative guest path of the new link
@@ -627,23 +677,24 @@ export class ConfinedFs {
   symlink(target: string, dirfd: number, path: string, guard?: PathGuard): number {
     if (target === '') return -Errno.NOENT;
     if (target.includes('\0')) return -Errno.INVAL;
-    if (target.startsWith('/')) return -Errno.NOTCAPABLE;
-    return this.#at(dirfd, path, false, Rights.PATH_SYMLINK, guard, (w, e) => {
+    const downward = isDownwardTarget(target);
+    return this.#at(dirfd, path, false, Rights.PATH_SYMLINK, guard, (w) => {
       if (w.name === null) return -Errno.EXIST;
-      // Depth of the link's directory below the preopen root, then the target applied lexically.
-      const real = readlinkSync(`${PROC_FD}${w.top}`);
-      let depth = real === e.root.hostReal ? 0 : splitPath(real.slice(e.root.hostReal.length)).length;
-      for (const part of splitPath(target)) {
-        depth += part === '..' ? -1 : 1;
-        if (depth < 0) return -Errno.NOTCAPABLE;
-      }
+      if (!downward) return -Errno.NOTCAPABLE;
       symlinkSync(target, `${PROC_FD}${w.top}/${w.name}`);
       return 0;
     });
   }
 
   /**
-   * Rename a file or directory (WASI `path_rename`); both paths are authorised (guard index 0 and 1).
+   * Rename a file or directory (WASI `path_rename`); both paths are authorised (guard index 0 and 1), also
+   * when one of them fails to resolve, so an attempt to move something out is decided on both paths.
+   *
+   * A move into another directory must not change where a symlink points ({@link climbsAbove}): a symlink
+   * whose target climbs above its directory stays in it (`ENOTCAPABLE`), and a directory is moved only after
+   * a scan of its subtree (at most `maxRenameScan` entries, else `EXDEV`) finds no symlink climbing above it
+   * (`ENOTCAPABLE`). Guest-made links never climb ({@link isDownwardTarget}); this pins links the host
+   * placed. Renames within one directory change no link's meaning and are not scanned.
    * @param oldDirfd - directory descriptor with `PATH_RENAME_SOURCE`
    * @param oldPath - relative guest path
    * @param newDirfd - directory descriptor with `PATH_RENAME_TARGET`
@@ -655,14 +706,21 @@ export class ConfinedFs {
     return this.#two(oldDirfd, oldPath, false, Rights.PATH_RENAME_SOURCE, newDirfd, newPath, Rights.PATH_RENAME_TARGET, guard, (a, b) => {
       if (a.name === null || b.name === null) return -Errno.INVAL;
       const from = `${PROC_FD}${a.top}/${a.name}`;
-      if ((a.mustDir || b.mustDir) && !lstatSync(from).isDirectory()) return -Errno.NOTDIR;
+      const st = lstatSync(from);
+      if ((a.mustDir || b.mustDir) && !st.isDirectory()) return -Errno.NOTDIR;
+      if (!sameDir(a.top, b.top)) {
+        const pinned = st.isSymbolicLink() ? (climbsAbove(readlinkSync(from), 0) ? Errno.NOTCAPABLE : 0) : st.isDirectory() ? this.#scanMoved(from) : 0;
+        if (pinned !== 0) return -pinned;
+      }
       renameSync(from, `${PROC_FD}${b.top}/${b.name}`);
       return 0;
     });
   }
 
   /**
-   * Create a hard link (WASI `path_link`); both paths are authorised (guard index 0 and 1).
+   * Create a hard link (WASI `path_link`); both paths are authorised (guard index 0 and 1). Without
+   * `SYMLINK_FOLLOW` a symlink is linked itself; one whose target climbs above its directory
+   * ({@link climbsAbove}) may only be linked within that directory (`ENOTCAPABLE`), as for rename.
    * @param oldDirfd - directory descriptor with `PATH_LINK_SOURCE`
    * @param oldFlags - `SYMLINK_FOLLOW` to link the symlink's target instead of the symlink
    * @param oldPath - relative guest path of the existing file
@@ -677,7 +735,10 @@ export class ConfinedFs {
       if (a.name === null) return -Errno.PERM;
       if (b.name === null) return -Errno.EXIST;
       if (b.mustDir) return -Errno.NOENT;
-      linkSync(`${PROC_FD}${a.top}/${a.name}`, `${PROC_FD}${b.top}/${b.name}`);
+      const from = `${PROC_FD}${a.top}/${a.name}`;
+      // link(2) never follows a final symlink: a symlink here is linked itself, and it keeps its target.
+      if (lstatSync(from).isSymbolicLink() && !sameDir(a.top, b.top) && climbsAbove(readlinkSync(from), 0)) return -Errno.NOTCAPABLE;
+      linkSync(from, `${PROC_FD}${b.top}/${b.name}`);
       return 0;
     });
   }
@@ -883,6 +944,48 @@ export class ConfinedFs {
     for (let fd = 0; fd < this.#entries.length; fd++) if (this.#entries[fd] !== undefined) this.close(fd);
   }
 
+  /**
+   * Scan the subtree of a directory about to move into another directory for symlinks whose target climbs
+   * above it (their meaning would change), without following any link. Returns 0, `NOTCAPABLE` (such a
+   * link found), or `XDEV` (more than `maxRenameScan` entries).
+   */
+  #scanMoved(dirPath: string): number {
+    let budget = this.#maxScan;
+    // Depth first, one descriptor per level of the current branch (never one per queued directory).
+    const frames: { fd: number; level: number; entries: Dirent<Buffer>[]; i: number }[] = [];
+    const enter = (path: string | Buffer, level: number): void => {
+      const fd = openSync(path, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+      frames.push({ fd, level, entries: [], i: 0 });
+      frames[frames.length - 1]!.entries = readdirSync(`${PROC_FD}${fd}`, { withFileTypes: true, encoding: 'buffer' });
+    };
+    try {
+      enter(dirPath, 0);
+      while (frames.length > 0) {
+        const f = frames[frames.length - 1]!;
+        const d = f.entries[f.i++];
+        if (d === undefined) {
+          frames.pop();
+          closeSync(f.fd);
+          continue;
+        }
+        if (--budget < 0) return Errno.XDEV;
+        const p = Buffer.concat([Buffer.from(`${PROC_FD}${f.fd}/`), d.name]);
+        if (d.isSymbolicLink()) {
+          if (climbsAbove(readlinkSync(p, 'utf8'), f.level)) return Errno.NOTCAPABLE;
+        } else if (d.isDirectory()) enter(p, f.level + 1);
+      }
+      return 0;
+    } finally {
+      for (const f of frames) {
+        try {
+          closeSync(f.fd);
+        } catch {
+          // ignore
+        }
+      }
+    }
+  }
+
   #add(e: Entry): number {
     let fd = this.#first;
     while (this.#entries[fd] !== undefined) fd++;
@@ -938,23 +1041,27 @@ export class ConfinedFs {
     const ea = this.#entries[da];
     const eb = this.#entries[db];
     if (ea === undefined || eb === undefined) return -Errno.BADF;
-    if (ea.filetype !== Filetype.DIRECTORY || eb.filetype !== Filetype.DIRECTORY) return -Errno.NOTDIR;
-    if ((ea.rightsBase & ra) === 0 || (eb.rightsBase & rb) === 0) return -Errno.NOTCAPABLE;
-    const a = this.#walk(ea, pa, followA);
-    if (typeof a === 'number') return a;
-    const b = this.#walk(eb, pb, false);
-    if (typeof b === 'number') {
-      this.#release(a);
-      return b;
-    }
+    let early = 0;
+    if (ea.filetype !== Filetype.DIRECTORY || eb.filetype !== Filetype.DIRECTORY) early = -Errno.NOTDIR;
+    else if ((ea.rightsBase & ra) === 0 || (eb.rightsBase & rb) === 0) early = -Errno.NOTCAPABLE;
+    const a = early !== 0 ? early : this.#walk(ea, pa, followA);
+    const b = early !== 0 ? early : this.#walk(eb, pb, false);
     try {
-      if (guard !== undefined && (!guard(a.guest, 0) || !guard(b.guest, 1))) return -Errno.ACCES;
+      if (guard !== undefined) {
+        // Both paths cross the gate whatever happens next: the resolved path when the walk succeeded, else
+        // the lexical one, so the policy decides (and the record shows) where the guest tried to go.
+        const ga = typeof a === 'number' ? lexical(pa, ea.guestPath) : a.guest;
+        const gb = typeof b === 'number' ? lexical(pb, eb.guestPath) : b.guest;
+        if (ga !== undefined && gb !== undefined && (!guard(ga, 0) || !guard(gb, 1))) return -Errno.ACCES;
+      }
+      if (typeof a === 'number') return a;
+      if (typeof b === 'number') return b;
       return op(a, b);
     } catch (err) {
       return -errnoOf(err);
     } finally {
-      this.#release(a);
-      this.#release(b);
+      if (typeof a !== 'number') this.#release(a);
+      if (typeof b !== 'number') this.#release(b);
     }
   }
 
@@ -1073,6 +1180,23 @@ export class ConfinedFs {
     const guest = canonicalPath([...names, ...(name === null ? [] : [name])].join('/'), bottomGuest);
     return { owned, top, name, guest, mustDir };
   }
+}
+
+/** The canonical guest path a relative path names lexically from `base`, or undefined (a NUL byte). */
+function lexical(path: string, base: string): string | undefined {
+  try {
+    return canonicalPath(path, base);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether two held directory descriptors are the same directory. */
+function sameDir(a: number, b: number): boolean {
+  if (a === b) return true;
+  const x = fstatSync(a, { bigint: true });
+  const y = fstatSync(b, { bigint: true });
+  return x.ino === y.ino && x.dev === y.dev;
 }
 
 function validFst(f: number): boolean {

@@ -45,6 +45,9 @@ import { Clockid, Errno, Eventtype, Filetype, Layout, Rights, Subclockflags } fr
  * Path calls cross the gate after the path is resolved inside its preopen: `args.path` is the canonical
  * guest path the call really acts on (symlinks inside the preopen followed), `args.detail` holds the
  * lexical path when it differs. When resolution fails first, the call crosses with the lexical path.
+ * `path_rename` and `path_link` always cross twice (source, then destination; each resolved, or lexical
+ * when its resolution failed), so a move out of the preopen is decided on its destination too; the first
+ * crossing records 0 (its path was allowed), the second the call's result.
  */
 export const PREVIEW1_SYSCALLS = Object.freeze({
   args: 'wasi:cli/args',
@@ -132,6 +135,8 @@ export interface Preview1Options {
   readonly maxOutputBytes?: number;
   /** Most descriptors open at once in the filesystem (preopens included); more fail with `EMFILE`. Default 128. */
   readonly maxOpenFiles?: number;
+  /** Most entries scanned when a directory is renamed into another directory (the `ConfinedFs` option of that name); default 10000, beyond → `EXDEV`. */
+  readonly maxRenameScan?: number;
   /** Fills a buffer with random bytes. Default `crypto.randomFillSync`. */
   readonly random?: (buf: Uint8Array) => void;
   /** Clocks in ns. Defaults: the host's wall clock and `performance.now()`. */
@@ -300,7 +305,11 @@ class HostImpl implements Preview1Host {
     this.#random = o.random;
     this.#realtime = o.clocks?.realtime;
     this.#monotonic = o.clocks?.monotonic;
-    this.fs = new ConfinedFs({ preopens: o.preopens ?? [], ...(o.maxOpenFiles === undefined ? {} : { maxOpenFiles: o.maxOpenFiles }) });
+    this.fs = new ConfinedFs({
+      preopens: o.preopens ?? [],
+      ...(o.maxOpenFiles === undefined ? {} : { maxOpenFiles: o.maxOpenFiles }),
+      ...(o.maxRenameScan === undefined ? {} : { maxRenameScan: o.maxRenameScan }),
+    });
     this.#guard = (guest, index) => {
       const g = this.#gate;
       if (index === 1) g.exit(0);

@@ -544,9 +544,16 @@ describe('links and symlinks (path_symlink, path_readlink, path_link, path_renam
     expect(h.call.path_symlink!(BUF, t1, 3, PATH, p1)).toBe(Errno.NOTCAPABLE);
     const t2 = h.put(BUF, '/etc/passwd');
     expect(h.call.path_symlink!(BUF, t2, 3, PATH, p1)).toBe(Errno.NOTCAPABLE);
+    // a guest link may not climb at all, even where `..` would stay inside (sub/../x is /data/x): a link
+    // with `..` means something else once moved (docs/wasi.md, "Symlinks the guest makes")
     const t3 = h.put(BUF, '../x');
-    const p3 = h.put(PATH, 'sub/ok');
-    expect(h.call.path_symlink!(BUF, t3, 3, PATH, p3)).toBe(0); // stays inside: sub/../x
+    const p3 = h.put(PATH, 'sub/no');
+    expect(h.call.path_symlink!(BUF, t3, 3, PATH, p3)).toBe(Errno.NOTCAPABLE);
+    expect(existsSync(join(data, 'sub', 'no'))).toBe(false);
+    const t4 = h.put(BUF, 'x/y');
+    const p4 = h.put(PATH, 'sub/ok');
+    expect(h.call.path_symlink!(BUF, t4, 3, PATH, p4)).toBe(0); // downward: sub/x/y (dangling is fine)
+    expect(readlinkSync(join(data, 'sub', 'ok'))).toBe('x/y');
   });
 
   it('`..` never climbs above the preopen root; absolute paths are not capabilities', async () => {
