@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The ForgeOne demo: signing keys, a 3-of-5 trust root, the sample plugin built, signed, inspected and verified,
-# then two packages that must be refused (a tampered one and an under-signed one).
+# The ForgeOne demo: the signed sample plugin (plugins/hello, built and signed with the dev keys by `pnpm build`)
+# verified and run behind the gate in a worker sandbox, its signed execution trace verified offline, a tampered
+# trace caught at the altered line, the hostile plugin (plugins/rogue) refused, capped and killed; then the
+# package workflow: signing keys, a 3-of-5 trust root, a package built, signed, inspected and verified, and two
+# packages that must be refused (a tampered one and an under-signed one).
 #
 # Run it with `pnpm demo`, which builds the CLI first; this script builds nothing. Everything it writes goes to
 # .forgeone-demo/ at the repository root (git-ignored, recreated on every run). It exits 0 only when the good
@@ -46,6 +49,35 @@ expect_refused() {
 cd "$ROOT"
 rm -rf "$D"
 mkdir -p "$D/keys"
+DEV_ROOT=.forgeone-dev/trust-root.json
+
+step "Verify the signed sample plugin against the dev trust root (made by tooling/dev-keys during the build)"
+forgeone pkg verify plugins/hello/dist/hello.forgepkg --trust-root "$DEV_ROOT" || problem "hello.forgepkg did not verify"
+
+step "Run it: worker sandbox, every host call through the gate, a signed execution trace"
+forgeone run plugins/hello/dist/hello.forgepkg --trust-root "$DEV_ROOT" --input ForgeOne --trace "$D/hello.dna" || problem "hello did not run"
+
+step "Verify the trace offline with the kernel's public key"
+forgeone trace verify "$D/hello.dna" --key "$D/hello.dna.pub" || problem "the hello trace did not verify"
+
+step "Tamper with the trace (one call record says 'deny' instead of 'allow'): verification must name the line"
+node -e '
+  const fs = require("node:fs");
+  const file = process.argv[1];
+  const lines = fs.readFileSync(file, "utf8").split("\n");
+  const at = lines.findIndex((l) => l.includes("\"verdict\":\"allow\""));
+  lines[at] = lines[at].replace("\"verdict\":\"allow\"", "\"verdict\":\"deny\"");
+  fs.writeFileSync(file.replace(/\.dna$/, "-tampered.dna"), lines.join("\n"));
+  console.log(`changed line ${at + 1}`);
+' "$D/hello.dna"
+status=0
+forgeone trace verify "$D/hello-tampered.dna" --key "$D/hello.dna.pub" || status=$?
+[[ $status -eq 1 ]] && echo "expected failure: the tampered trace was refused" || problem "the tampered trace was not refused"
+
+step "Run the hostile plugin: every attempt refused by the policy, its allocation capped, its busy loop killed"
+status=0
+forgeone run plugins/rogue/dist/rogue.forgepkg --trust-root "$DEV_ROOT" --input all --cpu-budget-ms 2000 --trace "$D/rogue.dna" || status=$?
+[[ $status -eq 1 ]] && echo "expected failure: rogue was stopped (exit status 1)" || problem "rogue was not stopped (exit status $status)"
 
 step "Generate 1 root key and 5 package signing keys (private keys are 0600, never printed)"
 for k in root p1 p2 p3 p4 p5; do

@@ -97,8 +97,9 @@ export function capabilityPolicy(caps: Capabilities, name = 'capabilities'): Pol
   if (caps.random !== false) allow('random', ['wasi:random/*']);
   if (caps.log !== false) allow('log', ['forgeone:log/write']);
   if (caps.kv === true) allow('kv', ['forgeone:kv/*']);
-  if (caps.args !== undefined && caps.args.length > 0) allow('args', ['wasi:cli/args']);
-  if (caps.env !== undefined && Object.keys(caps.env).length > 0) allow('env', ['wasi:cli/env']);
+  // Given (even empty) means granted: an empty list reveals nothing, and wasi-libc exits 71 when refused.
+  if (caps.args !== undefined) allow('args', ['wasi:cli/args']);
+  if (caps.env !== undefined) allow('env', ['wasi:cli/env']);
   const dirs = caps.dirs ?? [];
   if (dirs.length > 0) {
     allow('preopens', ['wasi:filesystem/preopens', 'wasi:cli/cwd']);

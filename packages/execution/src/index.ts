@@ -10,3 +10,4 @@ export * from './binary/index.js';
 export * from './fs/index.js';
 export * from './wasi/index.js';
 export * from './component/index.js';
+export * from './runtime/index.js';

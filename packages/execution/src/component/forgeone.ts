@@ -1,5 +1,5 @@
 import { ForgeError, isForgeError } from '@forgeone/common';
-import { canonicalUrl } from '../gate/canonical.js';
+import { canonicalHost } from '../gate/canonical.js';
 import { HostResultError, RESULT_OK, utf8Length, type HostContext, type HostErrorPayload } from './host.js';
 import type { HostHttpResponse, HostServices, LogLevel } from './services.js';
 
@@ -106,6 +106,16 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
     if (typeof key !== 'string' || key.length === 0) throw invalid('a key must be a non-empty string');
     if (utf8Length(key) > o.maxKeyBytes) throw invalid(`a key may hold at most ${o.maxKeyBytes} bytes`);
   };
+  // A kv call carries its key as `path` (`/` + key) when the key is canonical, so policies can scope keys
+  // with path globs; a key shaped like an escape (`/etc/passwd`, `../x`, `a//b`) carries no path, matches no
+  // path-scoped rule, and is refused even when the policy allows it (see kvKeyPath).
+  const enterKv = (id: number, key: string, asPrefix: boolean): void => {
+    const path = kvKeyPath(key, asPrefix);
+    gate.args.detail = key;
+    if (path !== null) gate.args.path = path;
+    ctx.enterOrHostError(id);
+    if (path === null) ctx.serviceFailed(new ForgeError('INVALID_ARGUMENT', `${JSON.stringify(key.slice(0, 64))} is not a key: keys are relative names of non-empty /-separated segments, none of them . or .., without control characters or backslashes`));
+  };
 
   return {
     'forgeone:host/types': {},
@@ -128,8 +138,7 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
     'forgeone:host/kv': {
       get(key: string): Uint8Array | undefined {
         checkKey(key);
-        gate.args.detail = key;
-        ctx.enterOrHostError(KV_GET);
+        enterKv(KV_GET, key, false);
         let value: Uint8Array | undefined;
         try {
           value = services.kvGet(key);
@@ -150,9 +159,8 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
       set(key: string, value: Uint8Array): void {
         checkKey(key);
         if (value.length > o.maxValueBytes) throw new HostResultError({ code: 'LIMIT_EXCEEDED', message: `a value may hold at most ${o.maxValueBytes} bytes` } satisfies HostErrorPayload);
-        gate.args.detail = key;
         gate.args.size = value.length;
-        ctx.enterOrHostError(KV_SET);
+        enterKv(KV_SET, key, false);
         try {
           services.kvSet(key, value);
         } catch (cause) {
@@ -162,8 +170,7 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
       },
       delete(key: string): boolean {
         checkKey(key);
-        gate.args.detail = key;
-        ctx.enterOrHostError(KV_DELETE);
+        enterKv(KV_DELETE, key, false);
         let existed = false;
         try {
           existed = services.kvDelete(key);
@@ -175,8 +182,7 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
       },
       list(prefix: string): string[] {
         if (typeof prefix !== 'string' || utf8Length(prefix) > o.maxKeyBytes) throw invalid('bad prefix');
-        gate.args.detail = prefix;
-        ctx.enterOrHostError(KV_LIST);
+        enterKv(KV_LIST, prefix, true);
         let keys: string[] = [];
         try {
           keys = services.kvList(prefix);
@@ -189,19 +195,20 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
     },
     'forgeone:host/http': {
       fetch(req: HttpRequestRecord): { status: number; headers: [string, string][]; body: Uint8Array } {
-        let target: { host: string; port: number; url: string };
-        try {
-          target = canonicalUrl(req.url);
-        } catch (cause) {
-          throw new HostResultError({ code: 'INVALID_ARGUMENT', message: isForgeError(cause) ? cause.message : 'bad URL' } satisfies HostErrorPayload);
-        }
+        const target = fetchTarget(req.url);
         const method = req.method.toUpperCase();
         if (!/^[A-Z][A-Z0-9!#$%&'*+.^_`|~-]{0,31}$/.test(method)) throw invalid(`bad method ${JSON.stringify(req.method)}`);
-        gate.args.host = target.host;
-        gate.args.port = target.port;
+        // Every fetch crosses the gate with what canonical arguments it has: a URL of another scheme carries
+        // no host or port (so no host-scoped rule allows it), and is refused after the gate anyway, as is a
+        // URL with credentials (the gate saw the real host, the one after the `@`).
+        if (target.host !== null) {
+          gate.args.host = target.host;
+          gate.args.port = target.port;
+        }
         gate.args.size = req.body?.length ?? 0;
-        gate.args.detail = method;
+        gate.args.detail = `${method} ${target.scheme}`;
         ctx.enterOrHostError(FETCH);
+        if (target.refusal !== null) ctx.serviceFailed(new ForgeError('INVALID_ARGUMENT', target.refusal));
         let res: HostHttpResponse;
         try {
           res = services.fetch({ method, url: target.url, headers: req.headers, body: req.body });
@@ -241,4 +248,58 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
       },
     },
   };
+}
+
+/**
+ * The policy path of a kv key: `/` + the key when it is canonical — non-empty `/`-separated segments, none
+ * `.` or `..`, no control characters or backslashes (for a prefix, a trailing `/` is allowed and dropped,
+ * and the empty prefix is `/`) — otherwise null.
+ * @param key - the guest's key or prefix
+ * @param asPrefix - whether it is a `list` prefix
+ * @returns the path, or null for a key that is not canonical
+ */
+export function kvKeyPath(key: string, asPrefix: boolean): string | null {
+  let k = key;
+  if (asPrefix) {
+    if (k === '') return '/';
+    if (k.endsWith('/')) k = k.slice(0, -1);
+  }
+  // eslint-disable-next-line no-control-regex
+  if (k === '' || /[\u0000-\u001f\u007f\\]/.test(k)) return null;
+  for (const seg of k.split('/')) if (seg === '' || seg === '.' || seg === '..') return null;
+  return `/${k}`;
+}
+
+interface FetchTarget {
+  /** `http`, `https`, or the other scheme. */
+  readonly scheme: string;
+  /** Canonical host, or null for a scheme without one the host fetches. */
+  readonly host: string | null;
+  /** Port (explicit or the scheme's default), 0 when `host` is null. */
+  readonly port: number;
+  /** The URL as parsed. */
+  readonly url: string;
+  /** Why the call is refused even if the policy allows it, or null. */
+  readonly refusal: string | null;
+}
+
+function fetchTarget(url: unknown): FetchTarget {
+  if (typeof url !== 'string') throw invalid('the URL must be a string');
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw invalid(`not a URL: ${JSON.stringify(url.slice(0, 128))}`);
+  }
+  const scheme = u.protocol.slice(0, -1);
+  if (scheme !== 'http' && scheme !== 'https') return { scheme, host: null, port: 0, url: u.href, refusal: `only http and https URLs can be fetched, not ${scheme}:` };
+  let host: string;
+  try {
+    host = canonicalHost(u.hostname);
+  } catch (cause) {
+    throw invalid(isForgeError(cause) ? cause.message : 'bad host');
+  }
+  const port = u.port === '' ? (scheme === 'https' ? 443 : 80) : Number(u.port);
+  const refusal = u.username !== '' || u.password !== '' ? 'credentials in URLs are not allowed' : null;
+  return { scheme, host, port, url: u.href, refusal };
 }

@@ -15,3 +15,5 @@ export * from './forgeone.js';
 export * from './deny.js';
 export * from './adapter.js';
 export * from './run.js';
+export * from './handlers.js';
+export * from './runner.js';

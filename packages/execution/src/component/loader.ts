@@ -37,10 +37,21 @@ export interface LoadedComponent {
   /**
    * Instantiate synchronously with the given imports (see `buildComponentImports`).
    * @param imports - one object per key of {@link LoadedComponent.imports}
+   * @param hooks - observe the core instances as they are created (the sandbox reads their memory size and
+   *   the memory-limit instrumentation from them)
    * @returns the lifted exports
    * @throws whatever the guest's start-up throws (a trap, a refused host call); `runComponent` maps these
    */
-  instantiate(imports: ComponentImports): ComponentExports;
+  instantiate(imports: ComponentImports, hooks?: InstantiateHooks): ComponentExports;
+}
+
+/** Hooks of {@link LoadedComponent.instantiate}. */
+export interface InstantiateHooks {
+  /**
+   * Called with each core instance of the component, in creation order, as soon as it exists.
+   * @param instance - the core instance
+   */
+  readonly onCoreInstance?: (instance: WebAssembly.Instance) => void;
 }
 
 /** Options of {@link transpileComponent}. */
@@ -55,6 +66,12 @@ export interface TranspileOptions {
    * result must be a valid core module.
    */
   readonly prepareCoreModule?: (name: string, bytes: Uint8Array) => Uint8Array;
+  /**
+   * Core modules already compiled (and prepared) elsewhere, by jco's file name — e.g. by the kernel, then
+   * posted to a sandbox worker, so the worker neither rewrites nor compiles them. Used instead of
+   * `prepareCoreModule`; the names must be exactly the component's core modules (`WASM_LINK_ERROR` otherwise).
+   */
+  readonly compiled?: ReadonlyMap<string, WebAssembly.Module>;
   /** The in-memory cache to use; the process-wide {@link defaultComponentCache} when omitted. */
   readonly cache?: ComponentCache;
   /** Largest component accepted, in bytes; default 256 MiB. */
@@ -205,18 +222,35 @@ export async function transpileComponent(bytes: Uint8Array, options: TranspileOp
   const copy = bytes.slice();
   const transpiled = await cachedTranspile(cache, hash, () => loadTranspiled(copy, hash, options.cacheDir, cache.stats));
   const hook = options.prepareCoreModule;
-  const modules = await cachedCompile(cache, hash, hook ?? NO_HOOK, () => compileCore(transpiled.core, hook));
+  let modules: ReadonlyMap<string, WebAssembly.Module>;
+  if (options.compiled !== undefined) {
+    modules = options.compiled;
+    const want = [...transpiled.core.keys()].sort();
+    const have = [...modules.keys()].sort();
+    if (want.join('\0') !== have.join('\0') || ![...modules.values()].every((m) => m instanceof WebAssembly.Module)) {
+      throw new ForgeError('WASM_LINK_ERROR', `the compiled core modules given (${have.join(', ')}) are not the component's (${want.join(', ')})`);
+    }
+  } else {
+    modules = await cachedCompile(cache, hash, hook ?? NO_HOOK, () => compileCore(transpiled.core, hook));
+  }
   return {
     hash,
     imports: transpiled.imports,
     exports: transpiled.exports,
     coreModules: modules,
-    instantiate(imports: ComponentImports): ComponentExports {
-      return transpiled.instantiate((name) => {
+    instantiate(imports: ComponentImports, hooks?: InstantiateHooks): ComponentExports {
+      const getCoreModule = (name: string): WebAssembly.Module => {
         const m = modules.get(name);
         if (m === undefined) throw new ForgeError('WASM_LINK_ERROR', `the component asked for an unknown core module ${JSON.stringify(name)}`);
         return m;
-      }, imports);
+      };
+      const observe = hooks?.onCoreInstance;
+      if (observe === undefined) return transpiled.instantiate(getCoreModule, imports);
+      return transpiled.instantiate(getCoreModule, imports, (module, importObject) => {
+        const instance = new WebAssembly.Instance(module, importObject);
+        observe(instance);
+        return instance;
+      });
     },
   };
 }

@@ -1,6 +1,6 @@
 import { ForgeError, isForgeError } from '@forgeone/common';
 import { ComponentExit } from './host.js';
-import type { ComponentExports, ComponentImports, LoadedComponent } from './loader.js';
+import type { ComponentExports, ComponentImports, InstantiateHooks, LoadedComponent } from './loader.js';
 
 /** The outcome of calling a `run(input: string) -> result<string, string>` export. */
 export type RunOutcome =
@@ -107,13 +107,14 @@ export class ComponentInstance {
  * Instantiate a loaded component with an import object.
  * @param loaded - from `transpileComponent`
  * @param imports - from `buildComponentImports`
+ * @param hooks - observe the core instances (see {@link LoadedComponent.instantiate})
  * @returns the instance
  * @throws ForgeError `WASM_TRAP` / `WASM_LINK_ERROR` / a refusal code when the guest's start-up fails
  */
-export function instantiateComponent(loaded: LoadedComponent, imports: ComponentImports): ComponentInstance {
+export function instantiateComponent(loaded: LoadedComponent, imports: ComponentImports, hooks?: InstantiateHooks): ComponentInstance {
   let exports: ComponentExports;
   try {
-    exports = loaded.instantiate(imports);
+    exports = loaded.instantiate(imports, hooks);
   } catch (e) {
     throw guestError(e);
   }

@@ -119,6 +119,8 @@ export interface GateOptions {
    * was set; the kernel moves the container to the red zone.
    */
   readonly onQuarantine?: (syscall: string, decision: Decision) => void;
+  /** Called just before a call blocks on the quarantine flag (the sandbox flushes records there). */
+  readonly onHold?: () => void;
   /** Wall clock in ms since the epoch (fractional); default `performance.timeOrigin + performance.now()`. */
   readonly now?: () => number;
   /** The container's anomaly score in [0, 1], read before each decision; default 0. */
@@ -160,6 +162,7 @@ export class Gate {
   readonly #recorder: CallRecorder | undefined;
   readonly #block: boolean;
   readonly #onQuarantine: ((syscall: string, decision: Decision) => void) | undefined;
+  readonly #onHold: (() => void) | undefined;
   readonly #now: () => number;
   readonly #anomaly: (() => number) | undefined;
   readonly #ctx: CallContext = { now: 0, calls: 0, rate: 0, denied: 0, anomaly: 0, path: undefined, host: undefined, port: undefined, size: undefined };
@@ -183,6 +186,7 @@ export class Gate {
     this.#recorder = options.recorder;
     this.#block = options.onQuarantined === 'block';
     this.#onQuarantine = options.onQuarantine;
+    this.#onHold = options.onHold;
     const origin = performance.timeOrigin;
     this.#now = options.now ?? (() => origin + performance.now());
     this.#anomaly = options.anomaly;
@@ -212,6 +216,7 @@ export class Gate {
     let state = Atomics.load(control, CONTROL_STATE);
     if (state === ContainerState.Quarantined && this.#block) {
       // Blocks this thread until the kernel releases (continue) or terminates (refuse) the container.
+      this.#onHold?.();
       while (state === ContainerState.Quarantined) {
         Atomics.wait(control, CONTROL_STATE, ContainerState.Quarantined);
         state = Atomics.load(control, CONTROL_STATE);

@@ -68,6 +68,11 @@ export interface RingRecorderOptions {
   readonly onBlock?: (block: RawBlock) => void;
   /** Bytes of argument and result data a block may hold before it is flushed early. Default 256 KiB. */
   readonly arenaBytes?: number;
+  /**
+   * Hand over a partial block once its first call is this old (ms, by the calls' start times), so a guest
+   * that stops calling — or is killed for CPU — loses at most this much of its record. Default: no limit.
+   */
+  readonly maxBlockAgeMs?: number;
 }
 
 const TAG_PATH = 1;
@@ -136,6 +141,8 @@ export class RingRecorder implements CallRecorder {
   readonly #blockSize: number;
   readonly #arenaBytes: number;
   readonly #onBlock: ((block: RawBlock) => void) | undefined;
+  readonly #maxAge: number;
+  #firstStart = 0;
   readonly #fields: Float64Array;
   readonly #decisions: (Decision | null)[];
   readonly #arena: Uint8Array;
@@ -150,6 +157,7 @@ export class RingRecorder implements CallRecorder {
     this.#blockSize = options.blockSize ?? 256;
     this.#arenaBytes = options.arenaBytes ?? 256 * 1024;
     this.#onBlock = options.onBlock;
+    this.#maxAge = options.maxBlockAgeMs ?? Infinity;
     this.#decisions = new Array<Decision | null>(this.#blockSize).fill(null);
     this.#fields = new Float64Array(this.#blockSize * RECORD_FIELDS);
     this.#arena = new Uint8Array(this.#arenaBytes);
@@ -208,7 +216,8 @@ export class RingRecorder implements CallRecorder {
     }
     this.#n = i + 1;
     this.#total++;
-    if (this.#n === this.#blockSize) this.flush();
+    if (i === 0) this.#firstStart = start;
+    if (this.#n === this.#blockSize || start - this.#firstStart >= this.#maxAge) this.flush();
   }
 
   /**

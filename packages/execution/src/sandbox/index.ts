@@ -37,3 +37,5 @@ export { LivePolicy, MeteredGate } from './live-policy.js';
 export type { PolicyMessage } from './live-policy.js';
 export { CORE_NOT_FOUND, CORE_REFUSED } from './runners/core.js';
 export type { CoreRunnerData } from './runners/core.js';
+export { STDIN_BRIDGE_METHOD } from './runners/wasi-p1.js';
+export type { WasiP1RunnerData, WasiP1Result } from './runners/wasi-p1.js';

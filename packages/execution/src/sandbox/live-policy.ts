@@ -1,7 +1,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { createIdentity, type IdentityContext, type SyscallTable } from '@forgeone/common';
 import { compilePolicy, type CallContext, type CompiledPolicy, type Decision, type EnforcementMode, type Policy, type Tightening } from '@forgeone/trust';
-import { CONTROL_POLICY_EPOCH, Gate, type GateOptions, type GatePolicy } from '../gate/index.js';
+import { CONTROL_POLICY_EPOCH, CONTROL_STATE, ContainerState, Gate, type GateOptions, type GatePolicy } from '../gate/index.js';
 import type { GuestClock } from './clock.js';
 import type { PolicyUpdate, SandboxPolicy } from './types.js';
 
@@ -128,18 +128,27 @@ export class LivePolicy implements GatePolicy {
 
 /**
  * A gate that pauses the guest clock for the length of every host call, so CPU budgets count guest time
- * only. Same hot path as {@link Gate} plus two clock marks (no allocation).
+ * only. Same hot path as {@link Gate} plus two clock marks and one state load (no allocation). When the
+ * container is quarantined it calls `onHold` first — before the call blocks, and after a call whose
+ * decision quarantined the container — so the kernel gets the records up to the quarantine.
+ *
+ * Known gap: the flag is read here and again inside {@link Gate.enter}; when the kernel sets it in the few
+ * instructions between the two reads, the call blocks without `onHold` (its records are flushed at release
+ * or lost at termination). Closing it needs a hook inside `Gate.enter`'s wait loop.
  */
 export class MeteredGate extends Gate {
   readonly #clock: GuestClock;
+  readonly #onHold: (() => void) | undefined;
 
   /**
    * @param options - the gate's options
    * @param clock - the container's guest clock
+   * @param onHold - called when a call finds (or leaves) the container quarantined, e.g. to flush records
    */
-  constructor(options: GateOptions, clock: GuestClock) {
+  constructor(options: GateOptions, clock: GuestClock, onHold?: () => void) {
     super(options);
     this.#clock = clock;
+    this.#onHold = onHold;
   }
 
   /**
@@ -150,6 +159,7 @@ export class MeteredGate extends Gate {
   override enter(syscallId: number): boolean {
     this.#clock.pause();
     try {
+      if (this.#onHold !== undefined && Atomics.load(this.control, CONTROL_STATE) === ContainerState.Quarantined) this.#onHold();
       return super.enter(syscallId);
     } catch (e) {
       this.#clock.resume();
@@ -165,6 +175,7 @@ export class MeteredGate extends Gate {
   override exit(result: number, resultBytes?: Uint8Array): void {
     try {
       super.exit(result, resultBytes);
+      if (this.#onHold !== undefined && Atomics.load(this.control, CONTROL_STATE) === ContainerState.Quarantined) this.#onHold();
     } finally {
       this.#clock.resume();
     }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { ForgeError, type ErrorCode } from '@forgeone/common';
+import { ForgeError, KNOWN_SYSCALLS, SyscallTable, type ErrorCode } from '@forgeone/common';
 import { CONTROL_CALLS, CONTROL_IN_CALL, CONTROL_POLICY_EPOCH, CONTROL_STATE, ContainerState, createControl, quarantineControl, releaseControl, terminateControl } from '../gate/index.js';
 import { serveBridge } from './bridge.js';
 import type { PolicyMessage } from './live-policy.js';
@@ -108,8 +108,10 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
   let spawnFailures = 0;
   let watchdog: ReturnType<typeof setInterval> | undefined;
 
-  const spawn = (): WarmWorker => {
-    const worker = new Worker(workerUrl, { workerData: { preload }, resourceLimits, stdout: false, stderr: false });
+  // Warm workers run the built-in runners' warm-up before reporting ready; a worker spawned on demand for a
+  // waiting container skips it (it would only delay that container).
+  const spawn = (warmUp = true): WarmWorker => {
+    const worker = new Worker(workerUrl, { workerData: { preload, warmUp }, resourceLimits, stdout: false, stderr: false });
     let resolveReady!: () => void;
     const whenReady = new Promise<void>((r) => (resolveReady = r));
     const w: WarmWorker = { worker, ready: false, whenReady, assigned: false };
@@ -167,6 +169,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     readonly id: string;
     readonly control = createControl();
     readonly meter = createMeter();
+    readonly syscalls = new SyscallTable(KNOWN_SYSCALLS);
     readonly result: Promise<RunResult>;
     readonly serving: Promise<void>;
     readonly #worker: Worker;
@@ -175,6 +178,8 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     readonly #policyPort: MessagePort;
     readonly #stopBridge: () => void;
     readonly #onOutput: SandboxSpec['onOutput'];
+    readonly #onRecords: SandboxSpec['onRecords'];
+    readonly #retain: boolean;
     readonly #stdout: Uint8Array[] = [];
     readonly #stderr: Uint8Array[] = [];
     readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -193,6 +198,8 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       this.#worker = worker;
       this.#limits = limits;
       this.#onOutput = spec.onOutput;
+      this.#onRecords = spec.onRecords;
+      this.#retain = spec.retainOutput !== false;
       this.#timeBase = Math.floor(performance.timeOrigin + performance.now());
       this.result = new Promise<RunResult>((resolve, reject) => {
         this.#resolve = resolve;
@@ -233,6 +240,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
         bridgePort: bridge.port2,
         bridgeSignal,
         policyPort: policy.port2,
+        recordBlockSize: spec.onRecords === undefined ? 0 : (spec.recordBlockSize ?? 256),
       };
       try {
         worker.postMessage(start, [bridge.port2, policy.port2]);
@@ -244,8 +252,23 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
 
     #onMessage(m: FromWorker): void {
       switch (m.type) {
+        case 'records': {
+          for (const name of m.names) {
+            try {
+              this.syscalls.intern(name);
+            } catch {
+              // A malformed name from a misbehaving runner: the ids after it would not line up; decode fails loudly later.
+            }
+          }
+          try {
+            this.#onRecords?.(m.block);
+          } catch {
+            // A throwing record listener must not take the kernel down.
+          }
+          return;
+        }
         case 'output': {
-          (m.stream === 'stderr' ? this.#stderr : this.#stdout).push(m.bytes);
+          if (this.#retain) (m.stream === 'stderr' ? this.#stderr : this.#stdout).push(m.bytes);
           try {
             this.#onOutput?.(m.stream, m.bytes);
           } catch {
@@ -278,7 +301,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
 
     #ended = false;
 
-    #end(): ContainerStats {
+    #end(deferKill = false): ContainerStats {
       const stats = this.stats();
       if (this.#ended) return stats;
       this.#ended = true;
@@ -286,8 +309,14 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       this.#stopBridge();
       this.#policyPort.close();
       containers.delete(this);
-      void this.#worker.terminate().catch(() => undefined);
-      refill();
+      // A failed container's worker is stopped now; a finished one (its runner returned) after the result
+      // is delivered. The replacement worker is spawned after the result either way: both cost main-thread
+      // time that must not delay the caller.
+      if (!deferKill) void this.#worker.terminate().catch(() => undefined);
+      setImmediate(() => {
+        if (deferKill) void this.#worker.terminate().catch(() => undefined);
+        refill();
+      });
       return stats;
     }
 
@@ -296,7 +325,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       this.#settled = true;
       this.#phase = 'done';
       terminateControl(this.control);
-      const stats = this.#end();
+      const stats = this.#end(true);
       for (const p of this.#calls.values()) p.reject(new ForgeError('CONTAINER_TERMINATED', 'the container ended'));
       this.#calls.clear();
       this.#rejectServing(new ForgeError('CONTAINER_TERMINATED', 'the container ended without serving'));
@@ -324,10 +353,20 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
         void this.#exited.then(kill);
         this.#final = this.stats();
       } else kill();
-      for (const p of this.#calls.values()) p.reject(error);
-      this.#calls.clear();
-      this.#rejectServing(error);
-      this.#reject(error);
+      // Reject once the worker is gone, so every block of records it posted before it stopped is delivered
+      // first (messages already queued are dispatched before 'exit').
+      const settle = (): void => {
+        for (const p of this.#calls.values()) p.reject(error);
+        this.#calls.clear();
+        this.#rejectServing(error);
+        this.#reject(error);
+      };
+      const backstop = setTimeout(settle, 2_000);
+      backstop.unref();
+      void this.#exited.then(() => {
+        clearTimeout(backstop);
+        settle();
+      });
     }
 
     /** Watchdog check: CPU budgets and the wall-clock limit. */
@@ -435,11 +474,14 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       if (typeof spec !== 'object' || spec === null || typeof spec.runner !== 'string' || spec.runner.length === 0) {
         refuse('INVALID_ARGUMENT', 'a sandbox spec needs a runner (module specifier or builtin name)');
       }
+      if (spec.recordBlockSize !== undefined && (!Number.isInteger(spec.recordBlockSize) || spec.recordBlockSize < 1 || spec.recordBlockSize > 65_536)) {
+        refuse('INVALID_ARGUMENT', 'recordBlockSize must be an integer from 1 to 65536');
+      }
       if (containers.size >= maxContainers) {
         throw new ForgeError('SANDBOX_LIMIT_EXCEEDED', `the sandbox pool runs ${containers.size} containers, its limit`, { details: { maxContainers } });
       }
       const limits = resolveLimits(baseLimits, spec.limits);
-      const w = warm.shift() ?? spawn();
+      const w = warm.shift() ?? spawn(false);
       w.assigned = true;
       (w as { detach?: () => void }).detach?.();
       let c: ContainerImpl;
@@ -452,7 +494,8 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       }
       containers.add(c);
       ensureWatchdog();
-      refill();
+      // Spawning the replacement costs ~1 ms of main-thread time: not on the caller's path.
+      setImmediate(refill);
       return c;
     },
     get active(): number {
@@ -462,7 +505,15 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       return warm.filter((w) => w.ready).length;
     },
     async ready(): Promise<void> {
-      await Promise.all(warm.map((w) => w.whenReady));
+      // Warm workers are unreferenced (an idle pool must not keep the process alive), but a caller waiting
+      // for them must: reference them while waiting.
+      const waiting = warm.slice();
+      for (const w of waiting) w.worker.ref();
+      try {
+        await Promise.all(waiting.map((w) => w.whenReady));
+      } finally {
+        for (const w of waiting) if (!w.assigned) w.worker.unref();
+      }
     },
     async close(): Promise<void> {
       closed = true;

@@ -1,4 +1,5 @@
 import { ForgeError, isErrorCode, isForgeError, type ErrorCode } from '@forgeone/common';
+import type { RawBlock } from '../gate/index.js';
 
 /** Index in a container's meter array: ms since the time base when the current guest run started, or -1. */
 export const METER_GUEST_SINCE = 0;
@@ -93,6 +94,8 @@ export type ToWorker =
       readonly bridgePort: MessagePortLike;
       readonly bridgeSignal: Int32Array;
       readonly policyPort: MessagePortLike;
+      /** Calls per record block, or 0 when the spec wants no records. */
+      readonly recordBlockSize: number;
     }
   | { readonly type: 'call'; readonly seq: number; readonly name: string; readonly input: unknown }
   | { readonly type: 'close' };
@@ -105,7 +108,9 @@ export type FromWorker =
   | { readonly type: 'failed'; readonly error: WireError }
   | { readonly type: 'callResult'; readonly seq: number; readonly ok: true; readonly value: unknown }
   | { readonly type: 'callResult'; readonly seq: number; readonly ok: false; readonly error: WireError }
-  | { readonly type: 'output'; readonly stream: 'stdout' | 'stderr'; readonly bytes: Uint8Array };
+  | { readonly type: 'output'; readonly stream: 'stdout' | 'stderr'; readonly bytes: Uint8Array }
+  /** A block of call records; `names` lists syscalls the worker interned beyond the catalogue since the last block. */
+  | { readonly type: 'records'; readonly block: RawBlock; readonly names: readonly string[] };
 
 /** Bridge request, worker to main. */
 export interface BridgeRequest {

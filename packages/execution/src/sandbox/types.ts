@@ -1,6 +1,6 @@
 import type { IdentityInit, SyscallTable } from '@forgeone/common';
 import type { Decision, EnforcementMode, Policy, Tightening } from '@forgeone/trust';
-import type { CallRecorder, Gate, GatePolicy } from '../gate/index.js';
+import type { CallRecorder, Gate, GatePolicy, RawBlock, RingRecorder } from '../gate/index.js';
 import type { OutputSink } from './output.js';
 
 /** Limits of one container. Every field has a default (see {@link DEFAULT_LIMITS}). */
@@ -81,6 +81,26 @@ export interface SandboxSpec<D = unknown> {
   readonly handlers?: Readonly<Record<string, BridgeHandler>>;
   /** Receives output chunks as the guest writes them. */
   readonly onOutput?: (stream: 'stdout' | 'stderr', bytes: Uint8Array) => void;
+  /**
+   * Receives the container's call records, block by block and in order, before `result` settles. When
+   * given, the worker records every call of gates made with {@link RunnerEnv.createGate} into a
+   * {@link RingRecorder} and posts each block (the typed arrays' buffers are transferred, not copied): a full
+   * block every `recordBlockSize` calls, and the partial block when the container ends, when a gated call
+   * is about to block on quarantine, when a serving call returns, and when the runner fails. Decode with
+   * `decodeBlock(block, container.syscalls)`.
+   *
+   * What can be lost: when the kernel kills the worker (CPU budget, `terminate`, a crash), the calls of
+   * the partial block not yet posted — at most `recordBlockSize - 1` calls. The worker is busy running
+   * guest code when the watchdog fires, so it cannot flush then; a smaller block size bounds the loss.
+   */
+  readonly onRecords?: (block: RawBlock) => void;
+  /**
+   * Keep the output in the result (`RunResult.stdout`/`stderr`); default true. Turn it off when `onOutput`
+   * consumes the output (a long-running CLI guest), so the kernel does not hold it all.
+   */
+  readonly retainOutput?: boolean;
+  /** Calls per record block; default 256. Smaller blocks lose less when a container is killed. */
+  readonly recordBlockSize?: number;
   /** A container id; a random one when omitted. */
   readonly id?: string;
 }
@@ -113,7 +133,7 @@ export interface ContainerStats {
 export interface RunResult {
   /** What the runner returned (or the value given at close for serving containers). */
   readonly value: unknown;
-  /** Everything written to stdout (bounded by `maxOutputBytes`). */
+  /** Everything written to stdout (bounded by `maxOutputBytes`; empty with `retainOutput: false`). */
   readonly stdout: Uint8Array;
   /** Everything written to stderr (bounded by `maxOutputBytes`). */
   readonly stderr: Uint8Array;
@@ -150,6 +170,15 @@ export interface RunnerEnv<D = unknown> {
   readonly syscalls: SyscallTable;
   /** The container's live policy: picks up updates at the next decision. */
   readonly policy: GatePolicy;
+  /**
+   * Whether the spec gave a kernel policy. Without one {@link RunnerEnv.policy} denies every call; a runner
+   * that brings its own policy (capabilities) then uses that alone.
+   */
+  readonly kernelPolicy: boolean;
+  /** The container's recorder when the spec asked for records (`onRecords`), else undefined. */
+  readonly recorder: RingRecorder | undefined;
+  /** Post the recorder's partial block now (no-op without records). */
+  flushRecords(): void;
   /** The synchronous bridge to the main thread. */
   readonly bridge: SyncBridge;
   /** Counting sink for stdout (shares the output budget with stderr). */
@@ -158,11 +187,16 @@ export interface RunnerEnv<D = unknown> {
   readonly stderr: OutputSink;
   /**
    * A gate over the container's control array and live policy, blocking on quarantine, that marks guest
-   * runs for the CPU watchdog on every enter and exit.
-   * @param options - a recorder and a quarantine callback
+   * runs for the CPU watchdog on every enter and exit, and records into the container's recorder.
+   * @param options - a recorder (default the container's), a policy (default {@link RunnerEnv.policy}; e.g.
+   *   `intersectPolicies(env.policy, capabilities)`) and a quarantine callback
    * @returns the gate
    */
-  createGate(options?: { readonly recorder?: CallRecorder; readonly onQuarantine?: (syscall: string, decision: Decision) => void }): Gate;
+  createGate(options?: {
+    readonly recorder?: CallRecorder;
+    readonly policy?: GatePolicy;
+    readonly onQuarantine?: (syscall: string, decision: Decision) => void;
+  }): Gate;
   /**
    * Run guest code under the CPU watchdog (an export call). Nested host calls through a gate from
    * {@link RunnerEnv.createGate} pause the clock.
@@ -208,6 +242,11 @@ export interface RunnerModule {
   readonly run?: Runner;
   /** Same as `run`. */
   readonly default?: Runner;
+  /**
+   * Optional warm-up the worker runs before it reports ready (for built-in runners): exercise the runner's
+   * code paths once on a throw-away guest, so the first real container does not pay for cold code.
+   */
+  readonly warm?: () => unknown;
 }
 
 /**
@@ -222,6 +261,8 @@ export interface SandboxedContainer {
   readonly id: string;
   /** The control array shared with the worker (quarantine flag, policy epoch, call counters). */
   readonly control: Int32Array;
+  /** The container's syscall names, mirrored from the worker: decode record blocks with it. */
+  readonly syscalls: SyscallTable;
   /** Settles when the container ends: the run result, or a ForgeError with the failure's code. */
   readonly result: Promise<RunResult>;
   /**

@@ -1,6 +1,6 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ForgeError, KNOWN_SYSCALLS, SyscallTable } from '@forgeone/common';
-import { coarseClockReader } from '../gate/index.js';
+import { RingRecorder, coarseClockReader, type CallRecorder, type RawBlock } from '../gate/index.js';
 import { GuestClock } from './clock.js';
 import { createWorkerBridge } from './bridge.js';
 import { LivePolicy, MeteredGate } from './live-policy.js';
@@ -22,6 +22,8 @@ function isServe(value: unknown): value is ServeMarker {
 export interface SandboxWorkerData {
   /** Runner modules to import before the worker is handed out. */
   readonly preload?: readonly string[];
+  /** Run the built-in runners' warm-up before reporting ready (default true). */
+  readonly warmUp?: boolean;
 }
 
 /**
@@ -33,9 +35,10 @@ export interface SandboxWorkerData {
 export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModule>>): void {
   const port = parentPort;
   if (port === null) return;
-  const post = (m: FromWorker): void => {
+  const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => {
+    if (m.type !== 'records' && m.type !== 'output') flushRecords();
     try {
-      port.postMessage(m);
+      port.postMessage(m, transfer);
     } catch (e) {
       if (m.type === 'result') port.postMessage({ type: 'failed', error: toWireError(new ForgeError('CONTAINER_FAILED', `the runner's result cannot be sent: ${String(e)}`)) } satisfies FromWorker);
       else if (m.type === 'callResult') port.postMessage({ type: 'callResult', seq: m.seq, ok: false, error: toWireError(new ForgeError('INVALID_ARGUMENT', `the call's result cannot be sent: ${String(e)}`)) } satisfies FromWorker);
@@ -53,11 +56,26 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
     return m;
   };
   const preload = ((workerData as SandboxWorkerData | null)?.preload ?? []).filter((s): s is string => typeof s === 'string');
-  const warm = Promise.allSettled(preload.map(load)).then(() => post({ type: 'ready' }));
+  const warmBuiltins = async (): Promise<void> => {
+    for (const mod of Object.values(builtins)) {
+      try {
+        await mod.warm?.();
+      } catch {
+        // A failed warm-up only costs speed.
+      }
+    }
+  };
+  const warmUp = (workerData as SandboxWorkerData | null)?.warmUp !== false;
+  const warm = Promise.allSettled([...preload.map(load), ...(warmUp ? [warmBuiltins()] : [])]).then(() => post({ type: 'ready' }));
 
   let started = false;
   let instance: RunnerInstance | undefined;
   let clock: GuestClock | undefined;
+  let recorder: RingRecorder | undefined;
+  // Records go out before any other message that ends a phase (result, failure, serving, a call's result).
+  function flushRecords(): void {
+    recorder?.flush();
+  }
 
   const start = async (msg: Extract<ToWorker, { type: 'start' }>): Promise<void> => {
     await warm;
@@ -77,6 +95,19 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
     const policy = new LivePolicy(msg.policy as SandboxPolicy | undefined, syscalls, control, policyPort);
     const bridge = createWorkerBridge(msg.bridgePort as unknown as MessagePort, msg.bridgeSignal, limits.bridgeTimeoutMs, c);
     const budget = createOutputBudget(limits.maxOutputBytes, meter);
+    if (typeof msg.recordBlockSize === 'number' && msg.recordBlockSize > 0) {
+      let sent = syscalls.size;
+      recorder = new RingRecorder({
+        blockSize: Math.max(1, Math.floor(msg.recordBlockSize)),
+        onBlock: (block: RawBlock) => {
+          const all = syscalls.names();
+          const names = all.length > sent ? all.slice(sent) : [];
+          sent = all.length;
+          post({ type: 'records', block, names }, [block.fields.buffer as ArrayBuffer, block.arena.buffer as ArrayBuffer]);
+        },
+      });
+    }
+    const rec = recorder;
     const env: RunnerEnv = {
       id: msg.id,
       data: msg.data,
@@ -85,22 +116,30 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
       maxMemoryPages: Math.min(65536, Math.floor(limits.maxMemoryBytes / 65536)),
       syscalls,
       policy,
+      kernelPolicy: msg.policy !== undefined && msg.policy !== null,
+      recorder: rec,
+      flushRecords,
       bridge,
       stdout: createOutputSink(budget, (bytes) => post({ type: 'output', stream: 'stdout', bytes })),
       stderr: createOutputSink(budget, (bytes) => post({ type: 'output', stream: 'stderr', bytes })),
-      createGate: (options = {}) =>
-        new MeteredGate(
+      createGate: (options = {}) => {
+        const gateRecorder: CallRecorder | undefined = options.recorder ?? rec;
+        const flush = gateRecorder !== undefined && typeof (gateRecorder as { flush?: unknown }).flush === 'function' ? () => void (gateRecorder as RingRecorder).flush() : undefined;
+        return new MeteredGate(
           {
             syscalls,
-            policy,
+            policy: options.policy ?? policy,
             control,
             onQuarantined: 'block',
             ...(now === undefined ? {} : { now }),
-            ...(options.recorder === undefined ? {} : { recorder: options.recorder }),
+            ...(gateRecorder === undefined ? {} : { recorder: gateRecorder }),
             ...(options.onQuarantine === undefined ? {} : { onQuarantine: options.onQuarantine }),
+            ...(flush === undefined ? {} : { onHold: flush }),
           },
           c,
-        ),
+          flush,
+        );
+      },
       guest: (fn) => c.guest(fn),
       pollPolicy: () => policy.poll(),
       onPolicyUpdate: (cb) => policy.onUpdate(cb),

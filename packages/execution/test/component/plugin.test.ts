@@ -80,10 +80,10 @@ describe('a plugin-world guest (no WASI features)', () => {
     expect(call('kv-del colour')).toEqual({ ok: true, value: 'false' });
     const r = recorder.flush();
     expect(r.map((x) => x.syscall)).toEqual(['forgeone:kv/get', 'forgeone:kv/set', 'forgeone:kv/get', 'forgeone:kv/get', 'forgeone:kv/list', 'forgeone:kv/delete', 'forgeone:kv/delete']);
-    expect(r[0]!.args).toEqual({ detail: 'seed' });
+    expect(r[0]!.args).toEqual({ detail: 'seed', path: '/seed' });
     expect(dec.decode(r[0]!.resultBytes!.subarray(1))).toBe('planted');
     expect(r[0]!.resultBytes![0]).toBe(1);
-    expect(r[1]!.args).toEqual({ detail: 'colour', size: 10 });
+    expect(r[1]!.args).toEqual({ detail: 'colour', path: '/colour', size: 10 });
     expect([...r[3]!.resultBytes!]).toEqual([0]);
     expect(JSON.parse(dec.decode(r[4]!.resultBytes!))).toEqual(['colour']);
     expect([...r[5]!.resultBytes!]).toEqual([1]);
@@ -107,6 +107,45 @@ describe('a plugin-world guest (no WASI features)', () => {
       ['forgeone:log/write', 'allow', true, 'base/allow-all', 0],
     ]);
     expect(gate.denied).toBe(2);
+  });
+
+  it('kv keys shaped like escapes carry no path: a path-scoped policy denies them, and they never reach the store', () => {
+    const scoped = `
+apiVersion: forgeone.policy/v1
+name: kv-scoped
+version: 1
+defaultAction: deny
+root: base
+nodes:
+  base:
+    rules:
+      - { id: kv, action: allow, syscalls: ["forgeone:kv/*"], args: { path: { match: ["/**"] } } }
+`;
+    const services = createMemoryServices({ kv: [['etc/passwd', new Uint8Array([7])]] });
+    const { gate, recorder } = policyGate(scoped);
+    const instance = instantiateComponent(loaded, buildComponentImports({ gate, services }));
+    for (const key of ['/etc/passwd', '../../etc/passwd', 'a//b', 'a/./b']) {
+      expect(instance.call({ input: `kv-get ${key}` })).toMatchObject({ value: expect.stringMatching(/^host-error POLICY_DENIED/) });
+    }
+    expect(instance.call({ input: 'kv-list ..' })).toMatchObject({ value: expect.stringMatching(/^host-error POLICY_DENIED/) });
+    expect(instance.call({ input: 'kv-get etc/passwd' })).toEqual({ ok: true, value: '\u0007' });
+    expect(instance.call({ input: 'kv-list etc/' })).toEqual({ ok: true, value: 'etc/passwd' });
+    const r = recorder.flush();
+    expect(r.map((x) => [x.verdict, x.args.path])).toEqual([
+      ['deny', undefined],
+      ['deny', undefined],
+      ['deny', undefined],
+      ['deny', undefined],
+      ['deny', undefined],
+      ['allow', '/etc/passwd'],
+      ['allow', '/etc'],
+    ]);
+    // Under a policy that allows every kv call, such keys are still refused (after the gate, recorded).
+    const open = policyGate(allowAllExcept());
+    const free = instantiateComponent(loaded, buildComponentImports({ gate: open.gate, services }));
+    expect(free.call({ input: 'kv-set ../other/owned x' })).toMatchObject({ value: expect.stringMatching(/^host-error INVALID_ARGUMENT .* is not a key/) });
+    expect(services.kv.has('../other/owned')).toBe(false);
+    expect(open.recorder.flush().map((x) => [x.verdict, x.result])).toEqual([['allow', 1]]);
   });
 
   it('a failing service returns its ForgeError code in host-error', () => {
@@ -154,7 +193,9 @@ nodes:
     const none = instantiateComponent(loaded, buildComponentImports({ gate, services: createMemoryServices() }));
     expect(none.call({ input: 'fetch https://EXAMPLE.com./a' })).toMatchObject({ value: expect.stringMatching(/^host-error POLICY_DENIED these host services have no network/) });
     expect(none.call({ input: 'fetch https://evil.example/' })).toMatchObject({ value: expect.stringMatching(/^host-error POLICY_DENIED forgeone:http\/fetch refused/) });
-    expect(none.call({ input: 'fetch ftp://example.com/' })).toMatchObject({ value: expect.stringMatching(/^host-error INVALID_ARGUMENT/) });
+    // Another scheme crosses the gate without a host: no host-scoped rule allows it.
+    expect(none.call({ input: 'fetch ftp://example.com/' })).toMatchObject({ value: expect.stringMatching(/^host-error POLICY_DENIED/) });
+    expect(none.call({ input: 'fetch not a url' })).toMatchObject({ value: expect.stringMatching(/^host-error INVALID_ARGUMENT/) });
     const seen: string[] = [];
     const services = createMemoryServices({
       fetch: (req) => {
@@ -168,9 +209,11 @@ nodes:
     expect(r.map((x) => [x.args.host, x.args.port, x.verdict, x.result])).toEqual([
       ['example.com', 443, 'allow', 1],
       ['evil.example', 443, 'deny', -1],
+      [undefined, undefined, 'deny', -1],
       ['example.com', 443, 'allow', 0],
     ]);
-    expect(dec.decode(r[2]!.resultBytes!)).toContain('pong');
+    expect(r[2]!.args.detail).toBe('GET ftp');
+    expect(dec.decode(r[3]!.resultBytes!)).toContain('pong');
   });
 
   it('an error thrown by run comes back as { ok: false, error }', () => {

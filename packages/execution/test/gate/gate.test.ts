@@ -245,3 +245,15 @@ describe('canonicalisation', () => {
     expect(() => canonicalUrl('http://u:p@example.com/')).toThrow(/credentials/);
   });
 });
+
+describe('RingRecorder block age', () => {
+  it('hands over a partial block once its first call is older than maxBlockAgeMs', () => {
+    const blocks: number[] = [];
+    const recorder = new RingRecorder({ blockSize: 256, maxBlockAgeMs: 50, onBlock: (b) => blocks.push(b.count) });
+    const args = { path: undefined, host: undefined, port: undefined, size: undefined, detail: undefined };
+    for (let i = 0; i < 10; i++) recorder.record(i, 1, args, 0, null, true, 0, 1000 + i * 10, 0, null);
+    // calls at 1000..1050 close the first block at the call 50 ms after its first; the rest stay pending
+    expect(blocks).toEqual([6]);
+    expect(recorder.pending).toBe(4);
+  });
+});
