@@ -73,6 +73,34 @@ export interface RingRecorderOptions {
    * that stops calling — or is killed for CPU — loses at most this much of its record. Default: no limit.
    */
   readonly maxBlockAgeMs?: number;
+  /**
+   * Keep the ring in shared memory so another thread can salvage the calls not yet handed over when this
+   * thread is killed ({@link salvageBlock} on {@link RingRecorder.shared}). Default false.
+   */
+  readonly shared?: boolean;
+}
+
+/** A ring in shared memory, readable by another thread after the recording thread died. */
+export interface SharedRing {
+  /** Fields of the pending calls ({@link RECORD_FIELDS} per call). */
+  readonly fields: Float64Array;
+  /** The arena. */
+  readonly arena: Uint8Array;
+  /** `[pending calls, arena bytes used]`, written after each call is complete. */
+  readonly head: Int32Array;
+}
+
+/**
+ * Read the calls a dead recorder had not handed over yet. Only safe once the recording thread has stopped.
+ * The deciding rules are not in shared memory: salvaged calls have `rules` null (their verdicts are kept).
+ * @param ring - {@link RingRecorder.shared} of the dead recorder
+ * @returns the pending calls as a block, or null when there were none
+ */
+export function salvageBlock(ring: SharedRing): RawBlock | null {
+  const n = ring.head[0]!;
+  const used = ring.head[1]!;
+  if (!(n > 0)) return null;
+  return { count: n, fields: ring.fields.slice(0, n * RECORD_FIELDS), rules: new Array<string | null>(n).fill(null), arena: ring.arena.slice(0, used) };
 }
 
 const TAG_PATH = 1;
@@ -147,6 +175,9 @@ export class RingRecorder implements CallRecorder {
   readonly #decisions: (Decision | null)[];
   readonly #arena: Uint8Array;
   readonly #view: DataView;
+  readonly #head: Int32Array | undefined;
+  /** The ring in shared memory when created with `shared: true`, else undefined. */
+  readonly shared: SharedRing | undefined;
   readonly #encoder = new TextEncoder();
   #n = 0;
   #used = 0;
@@ -159,9 +190,13 @@ export class RingRecorder implements CallRecorder {
     this.#onBlock = options.onBlock;
     this.#maxAge = options.maxBlockAgeMs ?? Infinity;
     this.#decisions = new Array<Decision | null>(this.#blockSize).fill(null);
-    this.#fields = new Float64Array(this.#blockSize * RECORD_FIELDS);
-    this.#arena = new Uint8Array(this.#arenaBytes);
+    const shared = options.shared === true;
+    const buffer = (bytes: number): ArrayBuffer | SharedArrayBuffer => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    this.#fields = new Float64Array(buffer(this.#blockSize * RECORD_FIELDS * 8));
+    this.#arena = new Uint8Array(buffer(this.#arenaBytes));
     this.#view = new DataView(this.#arena.buffer);
+    this.#head = shared ? new Int32Array(new SharedArrayBuffer(8)) : undefined;
+    this.shared = shared ? { fields: this.#fields, arena: this.#arena, head: this.#head! } : undefined;
   }
 
   /** Calls recorded so far (flushed or not). */
@@ -216,6 +251,12 @@ export class RingRecorder implements CallRecorder {
     }
     this.#n = i + 1;
     this.#total++;
+    const head = this.#head;
+    if (head !== undefined) {
+      // Written after the call is complete: a thread salvaging after a kill never sees half a call.
+      head[1] = this.#used;
+      head[0] = i + 1;
+    }
     if (i === 0) this.#firstStart = start;
     if (this.#n === this.#blockSize || start - this.#firstStart >= this.#maxAge) this.flush();
   }
@@ -236,6 +277,7 @@ export class RingRecorder implements CallRecorder {
     const block: RawBlock = { count: n, fields: this.#fields.slice(0, n * RECORD_FIELDS), rules, arena: this.#arena.slice(0, this.#used) };
     this.#n = 0;
     this.#used = 0;
+    if (this.#head !== undefined) this.#head[0] = 0;
     this.#onBlock?.(block);
     return block;
   }

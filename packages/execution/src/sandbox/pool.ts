@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ForgeError, KNOWN_SYSCALLS, SyscallTable, type ErrorCode } from '@forgeone/common';
+import { salvageBlock, type SharedRing } from '../gate/recorder.js';
 import { CONTROL_CALLS, CONTROL_IN_CALL, CONTROL_POLICY_EPOCH, CONTROL_STATE, ContainerState, createControl, quarantineControl, releaseControl, terminateControl } from '../gate/index.js';
 import { serveBridge } from './bridge.js';
 import type { PolicyMessage } from './live-policy.js';
@@ -179,6 +180,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     readonly #stopBridge: () => void;
     readonly #onOutput: SandboxSpec['onOutput'];
     readonly #onRecords: SandboxSpec['onRecords'];
+    #ring: SharedRing | undefined;
     readonly #retain: boolean;
     readonly #stdout: Uint8Array[] = [];
     readonly #stderr: Uint8Array[] = [];
@@ -267,6 +269,9 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
           }
           return;
         }
+        case 'ring':
+          this.#ring = m.ring;
+          return;
         case 'output': {
           if (this.#retain) (m.stream === 'stderr' ? this.#stderr : this.#stdout).push(m.bytes);
           try {
@@ -356,6 +361,17 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       // Reject once the worker is gone, so every block of records it posted before it stopped is delivered
       // first (messages already queued are dispatched before 'exit').
       const settle = (): void => {
+        // The calls the worker recorded but had not handed over when it was stopped (CPU, terminate, crash).
+        const ring = this.#ring;
+        this.#ring = undefined;
+        const salvaged = ring === undefined ? null : salvageBlock(ring);
+        if (salvaged !== null) {
+          try {
+            this.#onRecords?.(salvaged);
+          } catch {
+            // A throwing record listener must not take the kernel down.
+          }
+        }
         for (const p of this.#calls.values()) p.reject(error);
         this.#calls.clear();
         this.#rejectServing(error);

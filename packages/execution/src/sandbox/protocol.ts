@@ -1,5 +1,5 @@
 import { ForgeError, isErrorCode, isForgeError, type ErrorCode } from '@forgeone/common';
-import type { RawBlock } from '../gate/index.js';
+import type { RawBlock, SharedRing } from '../gate/index.js';
 
 /** Index in a container's meter array: ms since the time base when the current guest run started, or -1. */
 export const METER_GUEST_SINCE = 0;
@@ -110,7 +110,8 @@ export type FromWorker =
   | { readonly type: 'callResult'; readonly seq: number; readonly ok: false; readonly error: WireError }
   | { readonly type: 'output'; readonly stream: 'stdout' | 'stderr'; readonly bytes: Uint8Array }
   /** A block of call records; `names` lists syscalls the worker interned beyond the catalogue since the last block. */
-  | { readonly type: 'records'; readonly block: RawBlock; readonly names: readonly string[] };
+  | { readonly type: 'records'; readonly block: RawBlock; readonly names: readonly string[] }
+  | { readonly type: 'ring'; readonly ring: SharedRing };
 
 /** Bridge request, worker to main. */
 export interface BridgeRequest {

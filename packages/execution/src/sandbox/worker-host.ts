@@ -105,7 +105,10 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
           sent = all.length;
           post({ type: 'records', block, names }, [block.fields.buffer as ArrayBuffer, block.arena.buffer as ArrayBuffer]);
         },
+        // In shared memory, so the kernel can salvage the pending calls if it has to kill this worker.
+        shared: true,
       });
+      if (recorder.shared !== undefined) post({ type: 'ring', ring: recorder.shared });
     }
     const rec = recorder;
     const env: RunnerEnv = {

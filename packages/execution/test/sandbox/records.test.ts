@@ -100,12 +100,15 @@ describe('call records to the kernel', () => {
     expect(full.events.at(-1)).toBe('failed');
     expect(full.events.indexOf('failed')).toBe(10);
 
-    // 105 calls: the 5 calls of the unflushed partial block are lost (documented), never more.
+    // 105 calls: the 5 calls of the unflushed partial block are salvaged from the worker's shared ring after
+    // the kill (verdicts kept; the deciding rule is not in shared memory, so it reads null).
     const partial = collect((onRecords) =>
       pool.start({ runner: 'builtin:core', data: { module: guest, entry: 'ticks_then_spin', args: [105] }, policy: testPolicy(), limits: { cpuPerCallMs: 150 }, onRecords, recordBlockSize: 10 }),
     );
     expect((await rejection(partial.c.result)).code).toBe('SANDBOX_CPU_EXCEEDED');
-    expect(partial.records.map((x) => x.seq)).toEqual([...Array(100).keys()]);
+    expect(partial.records.map((x) => x.seq)).toEqual([...Array(105).keys()]);
+    expect(partial.records.slice(100).every((r) => r.syscall === partial.records[0]!.syscall && r.verdict === partial.records[0]!.verdict && r.rule === null)).toBe(true);
+    expect(partial.records[99]!.rule).not.toBeNull();
     expect(partial.c.stats().calls).toBe(105);
   });
 
