@@ -4,15 +4,15 @@ import { createCryptoProvider } from '@forgeone/crypto';
 import type { CryptoProvider, SigningKey } from '@forgeone/crypto';
 import type { Store } from '@forgeone/store';
 import { z } from 'zod';
-import { CheckpointLineSchema, ChainVerifier, ChainWriter, Domains, SealLineSchema, checkpointMessage, splitLines, stateFromVerifier, trustedKeyMap } from './chain.js';
+import { CheckpointLineSchema, ChainVerifier, ChainWriter, Domains, SealLineSchema, blockHash, checkpointMessage, recordHash, splitLines, stateFromVerifier, trustedKeyMap } from './chain.js';
 import type { ChainSpec, TrustedKeys, VerifiedCheckpoint } from './chain.js';
 import type { VerifyIssue } from './codes.js';
 
 /** The audit log format name; also the domain of its hashes and signatures. */
-export const AUDIT_FORMAT = 'forgeone.audit/v1';
+export const AUDIT_FORMAT = 'forgeone.audit/v2';
 
 /** The evidence bundle format name. */
-export const AUDIT_EVIDENCE_FORMAT = 'forgeone.audit-evidence/v1';
+export const AUDIT_EVIDENCE_FORMAT = 'forgeone.audit-evidence/v2';
 
 /** The kinds of kernel events the audit log records. */
 export const AUDIT_KINDS = Object.freeze([
@@ -357,7 +357,7 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
         writer.check('append');
         const line = eventLineObject(event, writer.state.nextSeq, clock);
         const out: string[] = [];
-        writer.entry(line, out);
+        writer.entry(canonicalJson(line), line.seq, out);
         const entry = toEntry(line);
         const done = writer.commit(out).then(() => {
           events.push(entry);
@@ -509,9 +509,9 @@ export function verifyAuditExport(bundle: AuditEvidence | string, options: { rea
     if (e === null) return fail('MALFORMED_LINE', `item ${i}: the event is malformed or not canonical`, i, undefined, b.logId);
     const seal = parseLine(it.seal, SealLineSchema);
     if (seal === null || seal.count !== 1 || seal.first !== e.seq || seal.digests.length !== 1) return fail('SEAL_ALTERED', `item ${i}: the seal does not describe event ${e.seq}`, i, e.seq, b.logId);
-    const bytes = utf8(it.event);
-    const computed = toHex(crypto.createSha3_256().update(domains.block).update(fromHex(seal.prev)).update(bytes).update(new Uint8Array([0x0a])).digest());
-    const digest = toHex(crypto.sha3_256(concatBytes(domains.record, bytes)).subarray(0, 8));
+    const recHash = recordHash(crypto, domains, it.event);
+    const computed = toHex(blockHash(crypto, domains, fromHex(seal.prev), [recHash]));
+    const digest = recHash.slice(0, 16);
     if (computed !== seal.hash) {
       return digest !== seal.digests[0]
         ? fail('RECORD_ALTERED', `item ${i}: event ${e.seq} differs from the one sealed`, i, e.seq, b.logId)

@@ -1,9 +1,10 @@
 // The chain format shared by execution traces and the audit log (docs/dna.md): a header, entries sealed in
 // blocks (each block hash chained to the previous one, the first to the header), signed checkpoints, and
 // for traces a final summary. This module holds the hashing, the writer core and the streaming verifier.
+import { hash as nodeHash } from 'node:crypto';
 import { ForgeError, canonicalJson, canonicalJsonBytes, concatBytes, decodeUtf8Strict, fromHex, toHex, utf8 } from '@forgeone/common';
 import type { AppendLog } from '@forgeone/store';
-import type { CryptoProvider, HashStream, PublicKeyInfo, SigningKey } from '@forgeone/crypto';
+import type { CryptoProvider, PublicKeyInfo, SigningKey } from '@forgeone/crypto';
 import { keyIdOf } from '@forgeone/crypto';
 import { z } from 'zod';
 import type { VerifyCode, VerifyIssue } from './codes.js';
@@ -46,6 +47,9 @@ export const SealLineSchema = z.strictObject({
   digests: z.array(z.string().regex(/^[0-9a-f]{16}$/)),
 });
 
+/** A parsed seal line. */
+export type SealLine = z.infer<typeof SealLineSchema>;
+
 /** Schema of a checkpoint line. */
 export const CheckpointLineSchema = z.strictObject({
   t: z.literal('checkpoint'),
@@ -74,7 +78,7 @@ export interface HeaderBase {
 
 /** What distinguishes one chain format from another (traces, the audit log). */
 export interface ChainSpec<H extends HeaderBase, E extends { readonly seq: number }, S> {
-  /** Format name, e.g. `forgeone.dna/v1`; also the domain of every hash and signature. */
+  /** Format name, e.g. `forgeone.dna/v2`; also the domain of every hash and signature. */
   readonly format: string;
   /** The `t` of entry lines. */
   readonly entryType: string;
@@ -88,6 +92,13 @@ export interface ChainSpec<H extends HeaderBase, E extends { readonly seq: numbe
   idOf(header: H): string;
   /** Whether every checkpoint must be signed by the header's kernel key (traces), or any trusted key (audit). */
   readonly sameKey: boolean;
+  /**
+   * Optional fast path for entry lines: given a line's text, the entry when the text is exactly the
+   * canonical form of an entry that satisfies `entrySchema`; null to take the slow path (which must then
+   * find the problem). It must never accept what the slow path refuses. Not used on text that holds lone
+   * surrogates (see {@link ChainVerifier.fast}).
+   */
+  readonly scanEntry?: (text: string) => E | null;
 }
 
 /** The hash domains of a format. */
@@ -97,8 +108,11 @@ export class Domains {
   readonly record: Uint8Array;
   readonly summary: Uint8Array;
   readonly checkpoint: Uint8Array;
+  /** The record domain as text (it is ASCII), prefixed to a line before hashing it. */
+  readonly recordPrefix: string;
   /** @param format - the format name */
   constructor(format: string) {
+    this.recordPrefix = `${format}:record\0`;
     this.header = utf8(`${format}:header\0`);
     this.block = utf8(`${format}:block\0`);
     this.record = utf8(`${format}:record\0`);
@@ -129,28 +143,99 @@ export function checkpointMessage(domains: Domains, p: CheckpointPayload): Uint8
   return concatBytes(domains.checkpoint, canonicalJsonBytes(payload));
 }
 
-/** A block being filled: its hash stream and the digests and lines of its records. */
-class OpenBlock {
-  stream: HashStream;
-  readonly digests: string[] = [];
-  readonly lines: { readonly line: number; readonly seq: number; readonly bytes: Uint8Array }[] = [];
-  constructor(
-    private readonly crypto: CryptoProvider,
-    private readonly domains: Domains,
-    prev: Uint8Array,
-  ) {
-    this.stream = crypto.createSha3_256().update(domains.block).update(prev);
-  }
-  add(bytes: Uint8Array, line: number, seq: number): string {
-    this.stream.update(bytes).update(NEWLINE);
-    const d = toHex(this.crypto.sha3_256(concatBytes(this.domains.record, bytes)).subarray(0, 8));
-    this.digests.push(d);
-    this.lines.push({ line, seq, bytes });
-    return d;
+/**
+ * The record hash of a line: SHA3-256( record domain ‖ UTF-8 line bytes ), hex. One native one-shot call
+ * per record, the line handed over as text (node encodes it): this runs once per recorded call, on the
+ * writer and on the verifier. Node's `crypto.hash` computes the same SHA3-256 as every `CryptoProvider`;
+ * where it is missing the provider is used.
+ * @param crypto - fallback provider
+ * @param domains - the format's domains
+ * @param line - the line, well-formed text
+ * @returns 64 hex digits
+ */
+export function recordHash(crypto: CryptoProvider, domains: Domains, line: string): string {
+  if (FAST_HASH) return nodeHash('sha3-256', domains.recordPrefix + line, 'hex');
+  return toHex(crypto.sha3_256(utf8(domains.recordPrefix + line)));
+}
+
+const FAST_HASH = typeof nodeHash === 'function';
+
+/**
+ * The hash of a block: SHA3-256( block domain ‖ previous hash ‖ H_0 ‖ … ‖ H_{n-1} ), the H_i the 32-byte
+ * record hashes of its records, in order.
+ * @param crypto - hashes
+ * @param domains - the format's domains
+ * @param prev - the previous block hash (or the header hash)
+ * @param hashes - the record hashes, hex
+ * @returns the block hash
+ */
+export function blockHash(crypto: CryptoProvider, domains: Domains, prev: Uint8Array, hashes: readonly string[]): Uint8Array {
+  const h = crypto.createSha3_256().update(domains.block).update(prev);
+  if (hashes.length > 0) h.update(Buffer.from(hashes.join(''), 'hex'));
+  return h.digest();
+}
+
+/** A block being filled: the record hashes (hex) of its records, and where they stand. */
+export class OpenBlock {
+  /** Full record hashes, hex. */
+  readonly hashes: string[] = [];
+  /** Line numbers of its records (verifier only). */
+  readonly lineNos: number[] = [];
+  /** First sequence number. */
+  first = -1;
+  /** @param prev - the previous block hash */
+  constructor(readonly prev: Uint8Array) {}
+  /** @returns records in the block */
+  get length(): number {
+    return this.hashes.length;
   }
 }
 
-const NEWLINE = new Uint8Array([0x0a]);
+/**
+ * The seal line of a block, built directly (it carries one digest per record).
+ * @param block - index
+ * @param first - first sequence number
+ * @param prev - previous hash, hex
+ * @param hash - block hash, hex
+ * @param hashes - the record hashes, hex (each digest is its first 16 digits)
+ * @returns the canonical seal line
+ */
+export function sealLineText(block: number, first: number, prev: string, hash: string, hashes: readonly string[]): string {
+  let digests = '';
+  for (let i = 0; i < hashes.length; i++) digests += `${i === 0 ? '' : ','}"${hashes[i]!.slice(0, 16)}"`;
+  return `{"block":${block},"count":${hashes.length},"digests":[${digests}],"first":${first},"hash":"${hash}","prev":"${prev}","t":"seal"}`;
+}
+
+const DIGEST = /^[0-9a-f]{16}$/;
+const HEX_64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Fast check of a parsed seal line: returns it when `text` is exactly its canonical form and every field
+ * is valid (what `SealLineSchema` and `canonicalJson` would accept), null otherwise (the caller then takes
+ * the slow path, which names the problem).
+ * @param v - the parsed line
+ * @param text - the line
+ * @returns the seal, or null
+ */
+export function sealFromParsed(v: unknown, text: string): SealLine | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const s = v as Record<string, unknown>;
+  const { block, count, first, prev, hash, digests } = s;
+  if (!isNatural(block) || !isNatural(count) || !isNatural(first) || typeof prev !== 'string' || typeof hash !== 'string' || !Array.isArray(digests)) return null;
+  if (!HEX_64.test(prev) || !HEX_64.test(hash) || s.t !== 'seal') return null;
+  let d = '';
+  for (let i = 0; i < digests.length; i++) {
+    const x: unknown = digests[i];
+    if (typeof x !== 'string' || !DIGEST.test(x)) return null;
+    d += `${i === 0 ? '' : ','}"${x}"`;
+  }
+  const canonical = `{"block":${block},"count":${count},"digests":[${d}],"first":${first},"hash":"${hash}","prev":"${prev}","t":"seal"}`;
+  return canonical === text ? (v as SealLine) : null;
+}
+
+function isNatural(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 && !Object.is(x, -0);
+}
 
 /** Where the chain stands after a line. */
 type LastKind = 'none' | 'header' | 'entry' | 'seal' | 'checkpoint' | 'summary' | 'stop';
@@ -191,6 +276,8 @@ export class ChainVerifier<H extends HeaderBase, E extends { readonly seq: numbe
   readonly checkpoints: VerifiedCheckpoint[] = [];
   issue: VerifyIssue | null = null;
   open: OpenBlock | null = null;
+  /** Whether the entry fast path may be used: false when the input (text) holds a lone surrogate. */
+  fast = true;
 
   /**
    * @param spec - the format
@@ -221,11 +308,23 @@ export class ChainVerifier<H extends HeaderBase, E extends { readonly seq: numbe
     if (this.issue !== null) return this.issue;
     const n = ++this.lines;
     if (text === undefined) return this.#fail('MALFORMED_LINE', 'not valid UTF-8', n);
+    // Fast paths: entries and seals in canonical form (almost every line) skip the generic canonical
+    // serialiser and the schemas (entries even the JSON parser); anything they do not accept takes the
+    // slow path below, which names the problem.
+    const fastOk = n > 1 && this.last !== 'stop';
+    if (fastOk && this.fast && this.spec.scanEntry !== undefined) {
+      const e = this.spec.scanEntry(text);
+      if (e !== null) return this.#acceptEntry(e, text, n);
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch {
       return this.#fail(n === 1 ? 'HEADER_MISSING' : 'MALFORMED_LINE', 'not JSON', n);
+    }
+    if (fastOk) {
+      const seal = sealFromParsed(value, text);
+      if (seal !== null) return this.#acceptSeal(seal, n);
     }
     let canonical: string;
     try {
@@ -240,18 +339,17 @@ export class ChainVerifier<H extends HeaderBase, E extends { readonly seq: numbe
       if (t !== 'header') return this.#fail('HEADER_MISSING', `the first line must be a ${this.spec.format} header`, n);
       return this.#header(value, text, n);
     }
-    const bytes = utf8(text);
     switch (t) {
       case 'header':
         return this.#fail('UNEXPECTED_LINE', 'a second header', n);
       case this.spec.entryType:
-        return this.#entry(value, bytes, n);
+        return this.#entry(value, text, n);
       case 'seal':
         return this.#seal(value, n);
       case 'checkpoint':
         return this.#checkpoint(value, n);
       case 'summary':
-        if (this.spec.summarySchema !== null) return this.#summary(value, bytes, n);
+        if (this.spec.summarySchema !== null) return this.#summary(value, utf8(text), n);
         return this.#fail('MALFORMED_LINE', 'this format has no summary lines', n);
       default:
         return this.#fail('MALFORMED_LINE', `unknown line type ${JSON.stringify(t)}`, n);
@@ -269,17 +367,20 @@ export class ChainVerifier<H extends HeaderBase, E extends { readonly seq: numbe
     return null;
   }
 
-  #entry(value: unknown, bytes: Uint8Array, n: number): VerifyIssue | null {
+  #entry(value: unknown, text: string, n: number): VerifyIssue | null {
     const parsed = this.spec.entrySchema.safeParse(value);
     if (!parsed.success) return this.#fail('MALFORMED_LINE', `malformed ${this.spec.entryType} record: ${issuePath(parsed.error)}`, n);
-    const e = parsed.data;
+    return this.#acceptEntry(parsed.data, text, n);
+  }
+
+  #acceptEntry(e: E, text: string, n: number): VerifyIssue | null {
     if (this.last === 'header') return this.#fail('CHECKPOINT_MISSING', 'the start checkpoint must follow the header', n, { seq: e.seq });
     if (this.last === 'summary') return this.#fail('CHECKPOINT_MISSING', 'the stop checkpoint must follow the summary', n, { seq: e.seq });
     if (this.last === 'seal' && this.lastSeal?.demanding === true) {
       return this.#fail('CHECKPOINT_MISSING', `block ${this.lastSeal.block} must be followed by a checkpoint`, n, { seq: e.seq });
     }
-    const open = (this.open ??= new OpenBlock(this.crypto, this.domains, this.prev));
-    if (open.lines.length >= this.header!.blockSize) return this.#fail('SEAL_MISSING', `block ${this.block} is full but not sealed`, n, { seq: e.seq, block: this.block });
+    const open = (this.open ??= new OpenBlock(this.prev));
+    if (open.length >= this.header!.blockSize) return this.#fail('SEAL_MISSING', `block ${this.block} is full but not sealed`, n, { seq: e.seq, block: this.block });
     if (e.seq !== this.nextSeq) {
       const what =
         e.seq < this.nextSeq
@@ -291,7 +392,9 @@ export class ChainVerifier<H extends HeaderBase, E extends { readonly seq: numbe
     if (inBlock !== undefined && inBlock !== this.block) {
       return this.#fail('RECORD_SEQUENCE', `record ${e.seq} belongs to block ${String(inBlock)}, but block ${this.block} is open`, n, { seq: e.seq, block: this.block });
     }
-    open.add(bytes, n, e.seq);
+    if (open.first < 0) open.first = e.seq;
+    open.hashes.push(recordHash(this.crypto, this.domains, text));
+    open.lineNos.push(n);
     this.nextSeq++;
     this.last = 'entry';
     this.hooks.onEntry?.(e, n);
@@ -301,33 +404,37 @@ export class ChainVerifier<H extends HeaderBase, E extends { readonly seq: numbe
   #seal(value: unknown, n: number): VerifyIssue | null {
     const parsed = SealLineSchema.safeParse(value);
     if (!parsed.success) return this.#fail('MALFORMED_LINE', `malformed seal: ${issuePath(parsed.error)}`, n);
-    const s = parsed.data;
+    return this.#acceptSeal(parsed.data, n);
+  }
+
+  #acceptSeal(s: SealLine, n: number): VerifyIssue | null {
     if (this.last === 'header') return this.#fail('CHECKPOINT_MISSING', 'the start checkpoint must follow the header', n, { block: s.block });
     if (this.last === 'summary') return this.#fail('CHECKPOINT_MISSING', 'the stop checkpoint must follow the summary', n, { block: s.block });
     if (this.last === 'seal' && this.lastSeal?.demanding === true) {
       return this.#fail('CHECKPOINT_MISSING', `block ${this.lastSeal.block} must be followed by a checkpoint`, n, { block: s.block });
     }
     if (s.block !== this.block) return this.#fail('BLOCK_SEQUENCE', `seal of block ${s.block} where block ${this.block} was expected`, n, { block: s.block });
-    const open = this.open ?? new OpenBlock(this.crypto, this.domains, this.prev);
-    const have = open.lines.length;
-    const first = open.lines[0]?.seq ?? this.nextSeq;
+    const open = this.open ?? new OpenBlock(this.prev);
+    const have = open.length;
+    const first = have > 0 ? open.first : this.nextSeq;
     if (s.count > have && s.first === first) {
       return this.#fail('RECORD_MISSING', `block ${s.block} was sealed over ${s.count} records, ${have} are present`, n, { block: s.block, seq: first + have });
     }
     if (s.first !== first || s.count !== have || s.digests.length !== have) {
       return this.#fail('SEAL_ALTERED', `seal of block ${s.block} does not describe its records (first ${first}, count ${have})`, n, { block: s.block });
     }
-    const computed = open.stream.digest();
+    const computed = blockHash(this.crypto, this.domains, this.prev, open.hashes);
     if (toHex(computed) !== s.hash) {
       for (let i = 0; i < have; i++) {
-        const r = open.lines[i]!;
-        if (open.digests[i] !== s.digests[i]) return this.#fail('RECORD_ALTERED', `record ${r.seq} differs from the one sealed in block ${s.block}`, r.line, { seq: r.seq, block: s.block });
+        if (!open.hashes[i]!.startsWith(s.digests[i]!)) {
+          return this.#fail('RECORD_ALTERED', `record ${first + i} differs from the one sealed in block ${s.block}`, open.lineNos[i]!, { seq: first + i, block: s.block });
+        }
       }
       return this.#fail('SEAL_ALTERED', `the hash of block ${s.block} does not match its records`, n, { block: s.block });
     }
     if (s.prev !== toHex(this.prev)) return this.#fail('SEAL_ALTERED', `seal of block ${s.block} names the wrong previous hash`, n, { block: s.block });
     for (let i = 0; i < have; i++) {
-      if (open.digests[i] !== s.digests[i]) return this.#fail('SEAL_ALTERED', `record digest ${i} of block ${s.block} was altered`, n, { block: s.block });
+      if (!open.hashes[i]!.startsWith(s.digests[i]!)) return this.#fail('SEAL_ALTERED', `record digest ${i} of block ${s.block} was altered`, n, { block: s.block });
     }
     const every = this.header!.checkpointEvery;
     this.lastSeal = { block: s.block, count: have, demanding: have < this.header!.blockSize || (every > 0 && (s.block + 1) % every === 0) };
@@ -447,12 +554,21 @@ function issuePath(error: z.ZodError): string {
  * @returns the lines
  */
 export function splitLines(input: string | Uint8Array): (string | undefined)[] {
-  const out: (string | undefined)[] = [];
-  if (typeof input === 'string') {
-    const parts = input.split('\n');
-    if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
-    return parts;
+  let text: string;
+  if (typeof input === 'string') text = input;
+  else {
+    const whole = decodeUtf8Strict(input);
+    if (whole === undefined) return splitBytes(input);
+    text = whole;
   }
+  const parts = text.split('\n');
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/** Split bytes that are not all UTF-8, decoding line by line (a bad line yields undefined). */
+function splitBytes(input: Uint8Array): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
   let start = 0;
   for (let i = 0; i <= input.length; i++) {
     if (i === input.length || input[i] === 0x0a) {
@@ -462,6 +578,26 @@ export function splitLines(input: string | Uint8Array): (string | undefined)[] {
     }
   }
   return out;
+}
+
+/**
+ * Whether an input text holds a lone surrogate (UTF-8 bytes never do: they are decoded strictly).
+ * @param input - the export
+ * @returns true for a string with a lone surrogate
+ */
+export function hasLoneSurrogate(input: string | Uint8Array): boolean {
+  return typeof input === 'string' && /\p{Cs}/u.test(input);
+}
+
+/** A line for the store: text, or its UTF-8 bytes. */
+export type Line = string | Uint8Array;
+
+/** A batch buffer lines are encoded into (see {@link ChainWriter.entry}). */
+export interface LineBytes {
+  /** The buffer. */
+  readonly buf: Buffer;
+  /** The next free byte. */
+  off: number;
 }
 
 /** The mutable state of a chain being written. */
@@ -524,22 +660,41 @@ export class ChainWriter<H extends HeaderBase> {
 
   /**
    * Lines for one entry; seals the block when it fills (and adds an interval checkpoint when due).
-   * @param lineObject - the entry's canonical object (with its seq)
+   * @param text - the entry's canonical line (with its seq, and the block it falls in)
+   * @param seq - its sequence number
    * @param out - lines to append to
-   * @param canonical - the object's canonical JSON when the caller already has it
+   * @param bytes - a buffer with room for the record domain and the line's UTF-8 (3 bytes per UTF-16 unit):
+   *   the line is encoded there once, for its hash and for the store
    */
-  entry(lineObject: Record<string, unknown>, out: string[], canonical?: string): void {
-    const text = canonical ?? canonicalJson(lineObject);
+  entry(text: string, seq: number, out: Line[], bytes?: LineBytes): void {
     const s = this.state;
-    const open = (s.open ??= new OpenBlock(this.crypto, this.domains, s.prev));
-    open.add(utf8(text), 0, s.nextSeq);
+    const open = (s.open ??= new OpenBlock(s.prev));
+    if (open.first < 0) open.first = seq;
+    if (bytes !== undefined && FAST_HASH) {
+      // Encode once: [record domain][line] in the batch buffer; hash it all, store the line part.
+      const { buf } = bytes;
+      const start = bytes.off;
+      const prefix = this.domains.record;
+      buf.set(prefix, start);
+      const end = start + prefix.length + buf.write(text, start + prefix.length, 'utf8');
+      open.hashes.push(nodeHash('sha3-256', buf.subarray(start, end), 'hex'));
+      out.push(buf.subarray(start + prefix.length, end));
+      bytes.off = end;
+    } else {
+      open.hashes.push(recordHash(this.crypto, this.domains, text));
+      out.push(text);
+    }
     s.nextSeq++;
-    out.push(text);
-    if (open.lines.length >= this.header.blockSize) {
+    if (open.hashes.length >= this.header.blockSize) {
       const block = this.seal(out);
       const every = this.header.checkpointEvery;
       if (every > 0 && (block + 1) % every === 0) this.checkpoint('interval', undefined, out);
     }
+  }
+
+  /** @returns records in the open block */
+  get openCount(): number {
+    return this.state.open?.length ?? 0;
   }
 
   /**
@@ -547,15 +702,13 @@ export class ChainWriter<H extends HeaderBase> {
    * @param out - lines to append to
    * @returns the block index sealed
    */
-  seal(out: string[]): number {
+  seal(out: Line[]): number {
     const s = this.state;
-    const open = s.open ?? new OpenBlock(this.crypto, this.domains, s.prev);
-    const h = open.stream.digest();
+    const open = s.open ?? new OpenBlock(s.prev);
+    const h = blockHash(this.crypto, this.domains, s.prev, open.hashes);
     const block = s.block;
-    out.push(
-      canonicalJson({ t: 'seal', block, first: open.lines[0]?.seq ?? s.nextSeq, count: open.lines.length, prev: toHex(s.prev), hash: toHex(h), digests: open.digests }),
-    );
-    s.sealedRecords += open.lines.length;
+    out.push(sealLineText(block, open.length > 0 ? open.first : s.nextSeq, toHex(s.prev), toHex(h), open.hashes));
+    s.sealedRecords += open.length;
     s.prev = h;
     s.block++;
     s.open = null;
@@ -569,7 +722,7 @@ export class ChainWriter<H extends HeaderBase> {
    * @param out - lines to append to
    * @returns the checkpoint's payload and key id
    */
-  checkpoint(reason: string, summary: string | undefined, out: string[]): CheckpointPayload & { keyId: string } {
+  checkpoint(reason: string, summary: string | undefined, out: Line[]): CheckpointPayload & { keyId: string } {
     const s = this.state;
     const payload: CheckpointPayload = { id: this.id, block: s.block - 1, hash: toHex(s.prev), records: s.sealedRecords, reason, ...(summary === undefined ? {} : { summary }) };
     const sig = toHex(this.key.sign(checkpointMessage(this.domains, payload)));
@@ -582,7 +735,7 @@ export class ChainWriter<H extends HeaderBase> {
    * @param lines - the lines
    * @returns once durable
    */
-  async commit(lines: readonly string[]): Promise<void> {
+  async commit(lines: readonly Line[]): Promise<void> {
     if (lines.length === 0) return;
     try {
       await this.log.appendBatch(lines);

@@ -10,6 +10,8 @@
  *   with evidence bundles that verify offline ({@link verifyAuditExport}).
  * - **Explanations** ({@link explainTrace}): who ran what, what it touched, what was refused and why, a
  *   score and a verdict, as text and JSON.
+ * - **Telemetry** ({@link createTelemetry}, {@link createMetrics}): OpenTelemetry spans for runs and refused
+ *   calls through `@opentelemetry/api` (silent without an SDK), and Prometheus metrics in the text format.
  *
  * The format is described in `docs/dna.md` of this package.
  *
@@ -79,3 +81,5 @@ export type {
 } from './audit.js';
 export { VERDICT_RULES, explainTrace } from './explain.js';
 export type { TraceVerdict, ExplainOptions, TouchedItem, DenialGroup, TraceExplanationJson, TraceExplanation } from './explain.js';
+export { PROMETHEUS_CONTENT_TYPE, GATE_LATENCY_BUCKETS, TRACER_NAME, createMetrics, createTelemetry } from './telemetry.js';
+export type { Metrics, MetricsOptions, RunSpanInfo, RunEnd, RunTelemetry, TelemetryOptions, Telemetry } from './telemetry.js';

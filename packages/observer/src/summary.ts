@@ -1,3 +1,4 @@
+import { wellFormed } from './record.js';
 import type { TraceCallRecord } from './record.js';
 
 /** How serious an anomaly flag is. */
@@ -113,7 +114,7 @@ export class SummaryAccumulator {
         break;
     }
     if (r.verdict === 'deny' || r.verdict === 'quarantine' || r.verdict === 'terminated') {
-      if (this.redFlags.length < MAX_RED_FLAGS) this.redFlags.push({ seq: r.seq, syscall: r.syscall, verdict: r.verdict, rule: r.rule });
+      if (this.redFlags.length < MAX_RED_FLAGS) this.redFlags.push({ seq: r.seq, syscall: wellFormed(r.syscall), verdict: r.verdict, rule: r.rule === null ? null : wellFormed(r.rule) });
       else this.redFlagsOmitted++;
     }
   }

@@ -4,16 +4,16 @@ import { createCryptoProvider } from '@forgeone/crypto';
 import type { CryptoProvider, SigningKey } from '@forgeone/crypto';
 import type { Store } from '@forgeone/store';
 import { z } from 'zod';
-import { ChainVerifier, ChainWriter, REASON, splitLines, trustedKeyMap } from './chain.js';
-import type { ChainSpec, TrustedKeys, VerifiedCheckpoint } from './chain.js';
+import { ChainVerifier, ChainWriter, REASON, hasLoneSurrogate, splitLines, trustedKeyMap } from './chain.js';
+import type { ChainSpec, Line, TrustedKeys, VerifiedCheckpoint } from './chain.js';
 import type { VerifyIssue } from './codes.js';
-import { CALL_VERDICTS, CallLineSchema, recordFromLine, recordLineObject, recordLineText } from './record.js';
+import { CALL_VERDICTS, CallLineSchema, MAX_RECORD_STRING, callLineText, scanCallLine, recordFromLine } from './record.js';
 import type { CallLine, TraceCallRecord } from './record.js';
 import { MAX_RED_FLAGS, SummaryAccumulator, integrityMilli } from './summary.js';
 import type { AnomalyFlag, RedFlag } from './summary.js';
 
 /** The execution DNA format name; also the domain of its hashes and signatures. */
-export const DNA_FORMAT = 'forgeone.dna/v1';
+export const DNA_FORMAT = 'forgeone.dna/v2';
 
 /** Trace ids: 1–120 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit (they name a store log `trace/<id>`). */
 export const TRACE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$/;
@@ -52,7 +52,8 @@ export const TraceHeaderSchema = z.strictObject({
 /** The header of a trace, as stored (line 1 of the export). */
 export type TraceHeader = z.infer<typeof TraceHeaderSchema>;
 
-const RedFlagSchema = z.strictObject({ seq: natural, syscall: name, verdict: z.enum(CALL_VERDICTS), rule: name.nullable() });
+const recordString = z.string().min(1).max(MAX_RECORD_STRING);
+const RedFlagSchema = z.strictObject({ seq: natural, syscall: recordString, verdict: z.enum(CALL_VERDICTS), rule: recordString.nullable() });
 const FlagSchema = z.strictObject({
   name: z.string().min(1).max(128),
   severity: z.enum(['low', 'medium', 'high']),
@@ -198,6 +199,7 @@ export const TRACE_SPEC: ChainSpec<TraceHeader, CallLine, TraceSummary> = {
   summarySchema: TraceSummarySchema,
   idOf: (h) => h.traceId,
   sameKey: true,
+  scanEntry: scanCallLine,
 };
 
 function checkInt(value: unknown, field: string, min: number, max: number): number {
@@ -304,18 +306,32 @@ export async function createTraceWriter(options: TraceWriterOptions): Promise<Tr
       try {
         w.check('append');
         if (!Array.isArray(records)) throw new ForgeError('INVALID_ARGUMENT', 'records must be an array');
-        const objects = records.map((r) => recordLineObject(r));
+        // Validate and serialise the whole batch first: a bad record writes nothing. The block a record
+        // falls in is part of its line, so a record moved across a seal is caught where it stands.
+        const n = records.length;
+        const texts = new Array<string>(n);
         let seq = w.state.nextSeq;
-        for (const o of objects) {
-          if (o.seq !== seq) throw new ForgeError('INVALID_ARGUMENT', `record ${String(o.seq)} out of sequence: expected ${seq}`, { details: { seq: o.seq, expected: seq } });
+        let block = w.state.block;
+        let fill = w.openCount;
+        for (let i = 0; i < n; i++) {
+          const r = records[i]!;
+          const text = callLineText(r, block);
+          if (r.seq !== seq) throw new ForgeError('INVALID_ARGUMENT', `record ${String(r.seq)} out of sequence: expected ${seq}`, { details: { seq: r.seq, expected: seq } });
+          texts[i] = text;
           seq++;
+          if (++fill === blockSize) {
+            fill = 0;
+            block++;
+          }
         }
-        const out: string[] = [];
-        for (const o of objects) {
-          // The block the record belongs to is part of the record, so a record moved across a seal is caught where it stands.
-          o.block = w.state.block;
-          w.entry(o, out, recordLineText(o));
-          acc.add(o as unknown as CallLine);
+        let room = 0;
+        for (let i = 0; i < n; i++) room += texts[i]!.length;
+        const bytes = { buf: Buffer.allocUnsafe(room * 3 + n * w.domains.record.length), off: 0 };
+        const out: Line[] = [];
+        for (let i = 0; i < n; i++) {
+          const r = records[i]!;
+          w.entry(texts[i]!, r.seq, out, bytes);
+          acc.add(r);
         }
         return w.commit(out);
       } catch (e) {
@@ -434,6 +450,7 @@ function runTrace(
     },
     checkSummary: summaryChecker(acc, () => v.block),
   });
+  v.fast = !hasLoneSurrogate(input);
   for (const line of splitLines(input)) {
     if (line !== undefined && line.length > MAX_LINE_LENGTH) {
       v.issue = { code: 'TOO_LARGE', message: `line ${v.lines + 1}: longer than ${MAX_LINE_LENGTH} characters`, line: v.lines + 1 };

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CALL_VERDICTS, createTraceWriter, exportTrace, verifyTrace } from '../src/index.js';
 import type { TraceCallRecord } from '../src/index.js';
-import { recordLineObject, recordLineText } from '../src/record.js';
+import { CallLineSchema, callLineText, recordLineObject, scanCallLine } from '../src/record.js';
 import { T0, crypto, header, kernelKey } from './helpers.js';
 
 const trusted = { trustedKeys: [kernelKey.toPublic()], crypto };
@@ -142,6 +142,87 @@ describe('verifyTrace finds any single mutation and points at it (fast-check)', 
   });
 });
 
+/** The verifier's slow path for a call line: JSON.parse, canonical form, schema. */
+function slowCallLine(text: string): unknown {
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (canonicalJson(v) !== text) return null;
+    const r = CallLineSchema.safeParse(v);
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+const edits = fc.array(
+  fc.record({
+    kind: fc.constantFrom('replace' as const, 'insert' as const, 'delete' as const),
+    at: fc.nat(),
+    ch: fc.constantFrom('"', '\\', ',', ':', '{', '}', '[', ']', '0', '1', '9', '-', '+', '.', 'e', 'a', 'A', '=', '/', ' ', '\n', '\u0001', 'é', 'n', 'u', 'l', 't', 'r', 'f'),
+  }),
+  { minLength: 1, maxLength: 3 },
+);
+
+function edit(text: string, es: readonly { kind: 'replace' | 'insert' | 'delete'; at: number; ch: string }[]): string {
+  let t = text;
+  for (const e of es) {
+    const i = e.at % (t.length + 1);
+    if (e.kind === 'insert') t = t.slice(0, i) + e.ch + t.slice(i);
+    else if (e.kind === 'delete') t = t.slice(0, i) + t.slice(i + 1);
+    else t = t.slice(0, i) + e.ch + t.slice(i + 1);
+  }
+  return t;
+}
+
+describe('the verifier scanner', () => {
+  it('never accepts a line the slow path refuses, and reads what it reads (edited lines)', () => {
+    fc.assert(
+      fc.property(recordArb, fc.nat({ max: 1000 }), fc.integer({ min: -2, max: 10 ** 15 }), edits, fc.option(fc.string({ unit: 'binary', maxLength: 8 }), { nil: undefined }), (r, block, n, es, detail) => {
+        const args: { path?: string; host?: string; port?: number; detail?: string } = {};
+        if (detail !== undefined) args.detail = detail;
+        if (r.path !== undefined) args.path = r.path;
+        if (r.host !== undefined) args.host = r.host;
+        if (r.port !== undefined) args.port = r.port;
+        const record = { seq: Math.abs(n), syscall: r.syscall, args, verdict: r.verdict, rule: r.rule, allowed: n % 2 === 0, result: r.result, start: T0 + (n % 1e6), duration: 0.5, resultBytes: r.bytes };
+        const line = callLineText(record, block);
+        const direct = scanCallLine(line);
+        expect(slowCallLine(line)).not.toBeNull();
+        if (direct !== null || !line.includes('\\')) expect(direct).toEqual(slowCallLine(line));
+        const mutated = edit(line, es);
+        // The verifier never scans text with lone surrogates (an edit can split a pair).
+        fc.pre(!/\p{Cs}/u.test(mutated));
+        const scanned = scanCallLine(mutated);
+        if (scanned !== null) expect(scanned).toEqual(slowCallLine(mutated));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('defers lines with escapes, and refuses non-canonical numbers, unknown verdicts and bad base64', () => {
+    const line = callLineText({ seq: 7, syscall: 'wasi:cli/stdout', args: { size: 3 }, verdict: 'allow', rule: 'r/x', allowed: true, result: 0, start: 1, duration: 0, resultBytes: new Uint8Array([1, 2, 3]) }, 0);
+    expect(scanCallLine(line)).toMatchObject({ seq: 7, args: { size: 3 }, resultBytes: 'AQID' });
+    for (const bad of [
+      line.replace('"seq":7', '"seq":07'),
+      line.replace('"seq":7', '"seq":-0'),
+      line.replace('"seq":7', '"seq":7.0'),
+      line.replace('"seq":7', '"seq":1e1'),
+      line.replace('"seq":7', '"seq":90071992547409920'),
+      line.replace('"result":0', '"result":-0'),
+      line.replace('"verdict":"allow"', '"verdict":"allowed"'),
+      line.replace('AQID', 'AQ=D'),
+      line.replace('AQID', 'AQ'),
+      line.replace('"rule":"r/x"', '"rule":""'),
+      line.replace('"syscall":"wasi:cli/stdout"', '"syscall":"wasi:cli\\/stdout"'),
+      line.replace('{"size":3}', '{"size":3,"port":1}'),
+      line.replace('{"size":3}', '{ "size":3}'),
+      `${line} `,
+      line.replace('"t":"call",', ''),
+    ]) {
+      expect(scanCallLine(bad), bad).toBeNull();
+    }
+  });
+});
+
 describe('the record serialiser', () => {
   it('gives exactly canonicalJson for any record', () => {
     const str = fc.string({ unit: 'binary', maxLength: 20 });
@@ -171,9 +252,17 @@ describe('the record serialiser', () => {
           if (r.detail !== undefined) args.detail = r.detail;
           if (r.port !== undefined) args.port = r.port;
           if (r.size !== undefined) args.size = r.size;
-          const o = recordLineObject({ seq: r.seq, syscall: r.syscall, args, verdict: r.verdict, rule: r.rule, allowed: r.allowed, result: r.result, start: r.start, duration: r.duration, resultBytes: r.bytes });
+          const record = { seq: r.seq, syscall: r.syscall, args, verdict: r.verdict, rule: r.rule, allowed: r.allowed, result: r.result, start: r.start, duration: r.duration, resultBytes: r.bytes };
+          const o = recordLineObject(record);
           o.block = r.block;
-          expect(recordLineText(o)).toBe(canonicalJson(o));
+          const text = callLineText(record, r.block);
+          expect(text).toBe(canonicalJson(o));
+          // The verifier's scanner reads back exactly what the slow path reads, or defers to it.
+          const scanned = scanCallLine(text);
+          const reference = slowCallLine(text);
+          expect(reference).not.toBeNull();
+          if (scanned !== null) expect(scanned).toEqual(reference);
+          else expect(text.includes('\\')).toBe(true); // escapes: the slow path reads those
         },
       ),
       { numRuns: 2000 },
