@@ -1,9 +1,17 @@
-// `forgeone exec`: WASI preview1 modules in a sandbox worker with exactly the capabilities on the command line,
-// live stdio, exit codes, limits and a JSON-lines trace. Real modules (WAT compiled with wabt), real workers.
+// `forgeone exec`: WASI preview1 modules and components in a sandbox worker with exactly the capabilities on the
+// command line, live stdio, exit codes, limits and a JSON-lines trace. Real modules (WAT compiled with wabt), a
+// real componentized guest (componentize-js 0.17 in a child process, cached by hash in the OS temp dir), real
+// workers (the built @forgeone/execution worker).
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { mkdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { PassThrough, type Readable } from 'node:stream';
-import { CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toForgeError } from '@forgeone/common';
 import { parseExecArgs, registerExec } from '../src/commands/exec.js';
@@ -91,8 +99,54 @@ const GUESTS: Record<string, string> = {
     (func (export "_start") (call $print (i32.const 1) (i32.const 64) (i32.const 16)) unreachable))`,
 };
 
+const COMPONENT_FIXTURES = join(REPO_ROOT, 'packages', 'execution', 'test', 'fixtures', 'components');
+
+/**
+ * Componentize a JS guest of packages/execution's fixtures for the plugin world, exactly as that package's
+ * test helper does (same child process, same cache key and file), so a build made by either is reused.
+ */
+async function componentize(source: string): Promise<Uint8Array> {
+  const wit = join(REPO_ROOT, 'plugins', 'wit', 'forgeone.wit');
+  const src = join(COMPONENT_FIXTURES, source);
+  const h = createHash('sha3-256');
+  h.update(await readFile(src));
+  h.update(await readFile(wit));
+  h.update('plugin\0-\0componentize-js@0.17.0');
+  const buildDir = join(tmpdir(), 'forgeone-test-components');
+  const out = join(buildDir, `${source.replace(/\W/g, '_')}-${h.digest('hex').slice(0, 24)}.wasm`);
+  if (!existsSync(out)) {
+    await mkdir(buildDir, { recursive: true });
+    await promisify(execFile)(process.execPath, ['--import', join(COMPONENT_FIXTURES, 'lzma-stub.mjs'), join(COMPONENT_FIXTURES, 'componentize.mjs'), src, wit, 'plugin', out, '-'], {
+      cwd: COMPONENT_FIXTURES,
+      timeout: 240_000,
+      maxBuffer: 16 << 20,
+    });
+  }
+  return new Uint8Array(await readFile(out));
+}
+
+// A WASI command component: exports wasi:cli/run instead of the plugin ABI's run(input).
+const CLI_COMMAND = `(component
+  (core module $m (func (export "run") (result i32) i32.const 0))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $inst (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $inst)))`;
+
+// A component whose run(input) traps at once.
+const TRAPPING = `(component
+  (core module $m
+    (memory (export "mem") 1)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 64)
+    (func (export "run") (param i32 i32) (result i32) unreachable))
+  (core instance $i (instantiate $m))
+  (func (export "run") (param "input" string) (result (result string (error string)))
+    (canon lift (core func $i "run") (memory $i "mem") (realloc (func $i "realloc")))))`;
+
 let dir: string;
 let cleanup: () => Promise<void>;
+let server: Server;
+let port: number;
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
@@ -105,9 +159,18 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'data'));
   writeFileSync(join(dir, 'data', 'in.txt'), 'granted\n');
   writeFileSync(join(dir, 'secret.txt'), 'secret\n');
-});
+  writeFileSync(join(dir, 'plugin.wasm'), await componentize('plugin.js'));
+  const { parse } = (await import('@bytecodealliance/jco')) as unknown as { parse: (wat: string) => Promise<Uint8Array> };
+  writeFileSync(join(dir, 'command.wasm'), await parse(CLI_COMMAND));
+  writeFileSync(join(dir, 'trapping.wasm'), await parse(TRAPPING));
+  server = createServer((req, res) => res.end(`served ${req.url ?? ''}`));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  port = typeof address === 'object' && address !== null ? address.port : 0;
+}, 300_000);
 
 afterAll(async () => {
+  await new Promise((resolve) => (server === undefined ? resolve(undefined) : server.close(resolve)));
   await cleanup?.();
 });
 
@@ -123,7 +186,11 @@ async function forgeone(args: string[], stdin: Readable = new PassThrough().end(
   let stderr = '';
   const ctx = new Context({ stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY: false, env: {}, cwd: dir }, false);
   const program = buildProgram(ctx);
-  registerExec(program, ctx, { stdin });
+  // buildProgram registers exec with the process's stdin: swap it for one reading the test's stdin, with the
+  // components' transpile cache in the test's directory (the default is a per-user directory under the OS temp dir).
+  const commands = program.commands as Command[];
+  commands.splice(commands.findIndex((c) => c.name() === 'exec'), 1);
+  registerExec(program, ctx, { stdin, cacheDir: 'component-cache' });
   let code = 0;
   try {
     await program.parseAsync(args, { from: 'user' });
@@ -260,5 +327,54 @@ describe('forgeone exec', () => {
     expect(lines).toContain('input=hello forge');
     expect(lines.some((l) => l.startsWith('outside_preopen=refused'))).toBe(true);
     expect(readFileSync(join(data, 'out', 'result.txt'), 'utf8')).toBe('upper:HELLO FORGE!\n');
+  });
+  describe('components', () => {
+    it("calls run with the arguments joined by spaces: the ok value on stdout, exit 0; log lines on stderr", async () => {
+      const r = await forgeone(['exec', 'plugin.wasm', 'hello', 'big', '--world']);
+      expect(r.stdout).toBe('hi big --world\n');
+      expect(r.stderr).toBe('[info] hello big --world\n');
+      expect(r.code).toBe(0);
+      // The guest's own stdout and stderr pass through before its answer.
+      const c = await forgeone(['exec', 'plugin.wasm', 'console', 'x']);
+      expect(c.stdout).toBe('out x\nlogged\n');
+      expect(c.stderr).toBe('err x\n');
+      const json = await forgeone(['--json', 'exec', 'plugin.wasm', 'hello', 'j']);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, exitCode: 0, kind: 'component', value: 'hi j', stdout: 'hi j\n' });
+    });
+
+    it('an error result goes to stderr with exit 1; kv lives for the run only', async () => {
+      const r = await forgeone(['exec', 'plugin.wasm', 'fail', 'it', 'broke']);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('it broke\n');
+      expect(r.code).toBe(1);
+      expect((await forgeone(['exec', 'plugin.wasm', 'kv-set', 'k', 'v'])).stdout).toBe('ok\n');
+      expect((await forgeone(['exec', 'plugin.wasm', 'kv-get', 'k'])).stdout).toBe('<none>\n');
+    });
+
+    it('fetch is denied without --allow-net (the denial is in --trace) and performed with it', async () => {
+      const url = `http://127.0.0.1:${port}/p`;
+      const denied = await forgeone(['exec', '--trace', 'component.jsonl', 'plugin.wasm', 'fetch', url]);
+      expect(denied.code).toBe(0); // the guest answered: it caught the host error
+      expect(denied.stdout).toMatch(/^host-error POLICY_DENIED /);
+      const lines = readFileSync(join(dir, 'component.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => l.seq)).toEqual([...lines.keys()]);
+      const fetch = lines.filter((l) => l.syscall === 'forgeone:http/fetch');
+      expect(fetch).toEqual([expect.objectContaining({ allowed: false, verdict: 'deny', result: -1, args: expect.objectContaining({ host: '127.0.0.1', port }) as unknown })]);
+      const allowed = await forgeone(['exec', '--allow-net', `127.0.0.1:${port}`, 'plugin.wasm', 'fetch', url]);
+      expect(allowed.stdout).toBe('200 served /p\n');
+      expect(allowed.code).toBe(0);
+    });
+
+    it('refuses a wasi:cli/run command component; a trap exits 134; the memory limit holds, with their codes', async () => {
+      const cli = await forgeone(['exec', 'command.wasm']);
+      expect(cli.code).toBe(1);
+      expect(cli.stderr).toMatch(/error WASM_EXPORT_MISSING: .*wasi:cli\/run.*not supported yet/);
+      const trap = await forgeone(['exec', 'trapping.wasm', 'x']);
+      expect(trap.code).toBe(134);
+      expect(trap.stderr).toMatch(/error WASM_TRAP: .*unreachable/);
+      const mem = await forgeone(['exec', '--memory-limit-mb', '1', 'plugin.wasm', 'hello']);
+      expect(mem.code).toBe(1);
+      expect(mem.stderr).toMatch(/error SANDBOX_MEMORY_EXCEEDED/);
+    });
   });
 });

@@ -7,6 +7,7 @@ import { ForgeError, isForgeError } from '@forgeone/common';
 import {
   createWasmHost,
   decodeBlock,
+  detectWasmKind,
   parseDirGrant,
   parseNetGrant,
   type CallRecord,
@@ -16,6 +17,7 @@ import {
   type RawBlock,
   type SandboxLimits,
   type SandboxPoolOptions,
+  type WasmKind,
   type WasmRunOutcome,
 } from '@forgeone/execution';
 import type { Context } from '../context.js';
@@ -54,10 +56,15 @@ export interface ExecInvocation {
 
 /** Injected dependencies of `forgeone exec` (tests pass their own). */
 export interface ExecDeps {
-  /** The guest's standard input; default `process.stdin`, read only when the guest reads. */
+  /**
+   * The guest's standard input; default `process.stdin`, read only when the guest reads (a component takes
+   * it whole before it starts, and an interactive terminal is not read for components).
+   */
   readonly stdin?: Readable;
   /** Options of the sandbox pool (e.g. another worker script). */
   readonly poolOptions?: SandboxPoolOptions;
+  /** The components' transpile cache directory; default the runtime's (private, per user, under the OS temp dir). */
+  readonly cacheDir?: string;
 }
 
 /** Writes call records somewhere as they arrive; `close` when the run is over. */
@@ -223,13 +230,15 @@ function execTokens(raw: readonly string[]): { tokens: string[]; jsonBefore: boo
 /**
  * Build the guest's capabilities from an invocation: exactly the `--dir`, `--env` and `--allow-net` grants
  * and the arguments (`argv[0]` = the module's base name), plus stdio, clocks, random and log, which every
- * guest gets.
+ * guest gets. A component also gets `forgeone:host/kv` on an in-memory store that lives for the run only
+ * (nothing persists, nothing of the host is reachable through it).
  * @param inv - the invocation
  * @param cwd - the directory relative host paths are resolved against
+ * @param kind - the guest's kind (default `core`)
  * @returns the capabilities
  * @throws UsageError for a malformed `--env`; ForgeError `INVALID_ARGUMENT` for a bad `--dir` / `--allow-net`
  */
-export function execCapabilities(inv: ExecInvocation, cwd: (p: string) => string): Capabilities {
+export function execCapabilities(inv: ExecInvocation, cwd: (p: string) => string, kind: WasmKind = 'core'): Capabilities {
   const env: Record<string, string> = {};
   for (const kv of inv.env) {
     const at = kv.indexOf('=');
@@ -241,7 +250,7 @@ export function execCapabilities(inv: ExecInvocation, cwd: (p: string) => string
     return { ...g, hostPath: cwd(g.hostPath) };
   });
   const net: NetGrant[] = inv.net.map((n) => parseNetGrant(n));
-  return { args: [basename(inv.file), ...inv.args], env, dirs, net, stdio: true, clocks: true, random: true, log: true };
+  return { args: [basename(inv.file), ...inv.args], env, dirs, net, stdio: true, clocks: true, random: true, log: true, ...(kind === 'component' ? { kv: true } : {}) };
 }
 
 function exitStatusOf(code: number): number {
@@ -250,7 +259,12 @@ function exitStatusOf(code: number): number {
 }
 
 /**
- * Run `forgeone exec`: a WASI preview1 module in a sandbox worker, with live stdio, gated and traced.
+ * Run `forgeone exec`: a WASI preview1 module or a component in a sandbox worker, with live stdio, gated and
+ * traced. A module runs `_start` and exits with its exit code. A component is run like `wasmtime run` runs
+ * a command, on ForgeOne's plugin ABI: its `run(input: string) -> result<string, string>` export is called
+ * with the guest arguments joined by single spaces as the input; an ok value is printed to stdout with a
+ * newline (status 0), an error to stderr (status 1); a component exporting `wasi:cli/run` instead is refused
+ * (`WASM_EXPORT_MISSING`, not supported yet).
  * @param ctx - the CLI context (output, working directory)
  * @param inv - the parsed invocation
  * @param deps - stdin and pool options
@@ -265,7 +279,8 @@ export async function runExec(ctx: Context, inv: ExecInvocation, deps: ExecDeps 
   } catch (cause) {
     throw new ForgeError('NOT_FOUND', `cannot read ${inv.file}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
-  const capabilities = execCapabilities(inv, (p) => ctx.path(p));
+  const kind = detectWasmKind(bytes);
+  const capabilities = execCapabilities(inv, (p) => ctx.path(p), kind);
   const limits: SandboxLimits = {
     cpuPerCallMs: inv.cpuBudgetMs ?? Number.POSITIVE_INFINITY,
     cpuTotalMs: inv.cpuBudgetMs ?? Number.POSITIVE_INFINITY,
@@ -282,7 +297,9 @@ export async function runExec(ctx: Context, inv: ExecInvocation, deps: ExecDeps 
     else ctx.io.stderr(text);
   };
   let calls = 0;
-  const host = createWasmHost({ poolOptions: { size: 0, maxContainers: 1, ...deps.poolOptions } });
+  const host = createWasmHost({ poolOptions: { size: 0, maxContainers: 1, ...deps.poolOptions }, ...(deps.cacheDir === undefined ? {} : { cacheDir: ctx.path(deps.cacheDir) }) });
+  // A component takes its stdin whole before it starts: never wait for the end of an interactive terminal.
+  const stdin = deps.stdin ?? (kind === 'component' && process.stdin.isTTY ? undefined : process.stdin);
   let outcome: WasmRunOutcome | undefined;
   let failure: unknown;
   try {
@@ -291,8 +308,9 @@ export async function runExec(ctx: Context, inv: ExecInvocation, deps: ExecDeps 
       capabilities,
       limits,
       retainOutput: false,
+      ...(kind === 'component' ? { component: { input: inv.args.join(' ') } } : {}),
       stdio: {
-        stdin: deps.stdin ?? process.stdin,
+        ...(stdin === undefined ? {} : { stdin }),
         stdout: (b) => emit('stdout', decoders.stdout.decode(b, { stream: true })),
         stderr: (b) => emit('stderr', decoders.stderr.decode(b, { stream: true })),
       },
@@ -312,8 +330,15 @@ export async function runExec(ctx: Context, inv: ExecInvocation, deps: ExecDeps 
   }
   const base = { file: inv.file, calls, ...(inv.trace === undefined ? {} : { trace: inv.trace }) };
   if (outcome !== undefined) {
+    const result = outcome.result;
+    // A component's answer: the ok value on stdout, the error on stderr (after what the guest wrote itself).
+    if (result !== undefined && result.exitCode === undefined) {
+      if (result.ok) emit('stdout', `${result.value}\n`);
+      else emit('stderr', `${result.error}\n`);
+    }
     const exitCode = exitStatusOf(outcome.exitCode);
-    ctx.finish({ exitCode, json: { ok: exitCode === 0, exitCode: outcome.exitCode, ...base, stdout: captured.stdout, stderr: captured.stderr }, text: [] });
+    const answer = result === undefined ? {} : result.ok ? { value: result.value } : { error: result.error };
+    ctx.finish({ exitCode, json: { ok: exitCode === 0, exitCode: outcome.exitCode, kind, ...answer, ...base, stdout: captured.stdout, stderr: captured.stderr }, text: [] });
     return;
   }
   if (isForgeError(failure) && failure.code === 'WASM_TRAP') {
@@ -337,17 +362,23 @@ export async function runExec(ctx: Context, inv: ExecInvocation, deps: ExecDeps 
 export function registerExec(program: Command, ctx: Context, deps: ExecDeps = {}): void {
   program
     .command('exec')
-    .summary('run a WASI preview1 module in a sandbox, with exactly the capabilities given')
+    .summary('run a WASI preview1 module or a component in a sandbox, with exactly the capabilities given')
     .description(
-      'Run a WASI preview1 command module (like `wasmtime run`) in a ForgeOne sandbox worker. Every call of the guest\n' +
-        'crosses the gate: the guest gets exactly the capabilities on the command line — its arguments (argv[0] is the\n' +
-        "file's base name, then every word after the file, unchanged), --dir, --env, --allow-net — plus standard\n" +
-        'input/output/error, clocks and random numbers. Standard streams pass through live.\n\n' +
+      'Run a WASI preview1 command module or a component (like `wasmtime run`) in a ForgeOne sandbox worker. Every\n' +
+        'call of the guest crosses the gate: the guest gets exactly the capabilities on the command line — its\n' +
+        "arguments (argv[0] is the file's base name, then every word after the file, unchanged), --dir, --env,\n" +
+        '--allow-net — plus standard input/output/error, clocks, random numbers and log. Standard streams pass\n' +
+        'through live.\n\n' +
+        'A component (forgeone:host plugin ABI) has its `run(input: string) -> result<string, string>` export called\n' +
+        'with the arguments after the file joined by single spaces; the ok value is printed with a newline (status 0),\n' +
+        'an error goes to stderr (status 1). It also gets an in-memory key-value store that lives for the run, its log\n' +
+        'lines go to stderr as [level] message, and it reads stdin whole before it starts (not from a terminal).\n' +
+        'Components exporting wasi:cli/run are not supported yet (WASM_EXPORT_MISSING).\n\n' +
         'Options go before the file; everything after it belongs to the guest (use `--` after the file to pass -h or\n' +
         '--version to the guest). Exit status: the guest\'s exit code (codes above 255 become 1); 134 when the guest\n' +
         'trapped; 1 with an error code for limits (SANDBOX_CPU_EXCEEDED, SANDBOX_MEMORY_EXCEEDED) and other failures.',
     )
-    .argument('[file]', 'the module (.wasm)')
+    .argument('[file]', 'the module or component (.wasm)')
     .argument('[args...]', 'arguments for the guest')
     // -h and --help after the file belong to the guest: exec handles its own help flag before the file.
     .helpOption(false)

@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { basename, dirname } from 'node:path';
 import type { Command } from 'commander';
 import { ForgeError, createIdentity, newId, toForgeError, trustVector } from '@forgeone/common';
 import { DEFAULT_PACKAGE_LIMITS, SigningKey, createPackageVerifier, savePublicKey } from '@forgeone/crypto';
@@ -10,6 +9,7 @@ import {
   createCoarseClock,
   createSandboxPool,
   decodeBlock,
+  defaultComponentCacheDir,
   pluginCapabilities,
   prepareComponentModules,
   type CallRecord,
@@ -97,7 +97,7 @@ export function registerRun(program: Command, ctx: Context): void {
     .option('--trace <file>', 'write the signed execution DNA trace (JSON lines) to this file')
     .option('--kernel-key <file>', 'the kernel signing key for trace checkpoints (default: a new key for this run; its .pub is written beside --trace)')
     .option('--state <dir>', 'keep the key-value data and traces in a file store in this directory (default: in memory)')
-    .option('--cache-dir <dir>', 'where transpiled components are cached (default: the system temp directory)')
+    .option('--cache-dir <dir>', 'where transpiled components are cached (default: a private per-user directory under the system temp directory)')
     .option('--cpu-budget-ms <n>', 'CPU budget of the run in ms', undefined)
     .option('--memory-limit-mb <n>', 'largest linear memory in MiB (default 256)', undefined)
     .addHelpText(
@@ -163,8 +163,9 @@ export function registerRun(program: Command, ctx: Context): void {
             policy: { name: policy.name, version: policy.version },
           },
         });
-        const cacheDir = ctx.path(opts.cacheDir ?? join(tmpdir(), 'forgeone-component-cache'));
-        mkdirSync(cacheDir, { recursive: true });
+        // A private per-user cache by default: transpiled JavaScript from it runs in the worker.
+        const cacheDir = opts.cacheDir === undefined ? defaultComponentCacheDir() : ctx.path(opts.cacheDir);
+        mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
         const compiled = await prepareComponentModules(component, { maxMemoryBytes: memory, cacheDir });
         const kv = await store.kv(`kv/${manifest.name}`);
         const pending: Promise<void>[] = [];

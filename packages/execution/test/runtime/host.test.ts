@@ -38,10 +38,11 @@ describe('createWasmHost', () => {
     expect(detectWasmKind(await wat('(module)'))).toBe('core');
     expect(detectWasmKind(new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]))).toBe('component');
     expect(() => detectWasmKind(new Uint8Array([1, 2, 3]))).toThrow(/not a WebAssembly binary/);
+    // A component header alone is an empty component: it is prepared, and has no `run` to call.
     const component = new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]);
     const e = await rejection(host.run({ module: component }));
-    expect(e.code).toBe('WASM_INVALID');
-    expect(e.message).toMatch(/component runner \(not wired yet\)/);
+    expect(e.code).toBe('WASM_EXPORT_MISSING');
+    expect(e.message).toMatch(/exports nothing/);
   });
 
   it('runs a preview1 guest with exactly its arguments, streaming stdout live, and returns its exit code', async () => {
