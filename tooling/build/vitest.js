@@ -7,8 +7,10 @@ export function vitestPreset(overrides = {}) {
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       environment: 'node',
-      testTimeout: 60_000,
-      hookTimeout: 60_000,
+      // Generous: CI machines have 2 cores and turbo runs several suites at once (property tests, worker
+      // sandboxes and componentizing compete); a hang still fails, a loaded machine does not.
+      testTimeout: 300_000,
+      hookTimeout: 600_000,
       reporters: process.env.CI ? ['default'] : ['default'],
       ...overrides,
     },

@@ -75,19 +75,19 @@ describe('plugin build refuses bad input with a stable code', () => {
     const e = await buildFails(name);
     expect(e).toMatchObject({ code: 'WASM_TRANSPILE_FAILED', details: { reason: 'syntax', line: 3 } });
     expect(e.message).toMatch(/syntax error in index\.js:3:\d+ SyntaxError/);
-  }, 120_000);
+  }, 300_000);
 
   it('WASM_TRANSPILE_FAILED: an exception while the module initialises', async () => {
     const name = await project({ source: "throw new Error('not today');\nexport function run(input) { return input; }\n" });
     const e = await buildFails(name);
     expect(e).toMatchObject({ code: 'WASM_TRANSPILE_FAILED', details: { reason: 'init', line: 1 } });
     expect(e.message).toContain('not today');
-  }, 120_000);
+  }, 300_000);
 
   it('WASM_EXPORT_MISSING: no run export', async () => {
     const e = await buildFails(await project({ source: 'export function walk(input) { return input; }\n' }));
     expect(e).toMatchObject({ code: 'WASM_EXPORT_MISSING', details: { export: 'run' } });
-  }, 120_000);
+  }, 300_000);
 
   it('WASM_LINK_ERROR: an import the world does not offer, or another file', async () => {
     const e = await buildFails(await project({ source: "import { exec } from 'forgeone:host/shell';\nexport function run(i) { return exec(i); }\n" }));
@@ -96,7 +96,7 @@ describe('plugin build refuses bad input with a stable code', () => {
     const rel = await buildFails(await project({ source: "import { x } from './util.js';\nexport function run(i) { return x(i); }\n" }));
     expect(rel).toMatchObject({ code: 'WASM_LINK_ERROR', details: { import: './util.js' } });
     expect(rel.message).toContain('bundler');
-  }, 120_000);
+  }, 300_000);
 
   it('WASM_LINK_ERROR: the component imports an interface the manifest does not request (with progress on a TTY)', async () => {
     // `forgeone:host/kv` without the version is accepted as forgeone:host/kv@0.1.0.
@@ -108,7 +108,7 @@ describe('plugin build refuses bad input with a stable code', () => {
     expect(r.stderr).toContain('\r\x1b[2Kerror WASM_LINK_ERROR: '); // the progress line is cleared before the error
     expect(r.stderr).toMatch(/forgeone:host\/kv@0\.1\.0, which forgeone\.plugin\.json does not request/);
     expect(await readdir(join(dir, name))).not.toContain('dist');
-  }, 120_000);
+  }, 300_000);
 
   it('usage errors exit 2: a bad --timeout', async () => {
     const r = await runPlugin(dir, ['plugin', 'build', 'x', '--timeout', 'soon']);

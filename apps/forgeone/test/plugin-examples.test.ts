@@ -75,7 +75,7 @@ describe('example plugins', () => {
     const run = await instantiate('hello', { 'forgeone:host/log': { write: (_level: string, m: string) => void logged.push(m) } });
     expect(call(run, 'ForgeOne')).toEqual({ ok: 'Hello, ForgeOne!' });
     expect(logged).toEqual(['Hello, ForgeOne!']);
-  }, 180_000);
+  }, 300_000);
 
   it('kv-counter: counts in the kv store across runs, per name, and reports a refused kv call', async () => {
     const built = await buildExample('kv-counter');
@@ -98,7 +98,7 @@ describe('example plugins', () => {
     expect(call(run, '')).toEqual({ err: expect.stringContaining('not a counter') });
     deny = true;
     expect(call(run, 'b')).toEqual({ err: 'kv get counter/b: POLICY_DENIED: kv get counter/b denied' });
-  }, 180_000);
+  }, 300_000);
 
   it('fetcher: returns status and body length, and the host code of a refused fetch', async () => {
     const built = await buildExample('fetcher');
@@ -121,7 +121,7 @@ describe('example plugins', () => {
       { method: 'GET', url: 'https://example.com/' },
       { method: 'GET', url: 'https://evil.example.net/' },
     ]);
-  }, 180_000);
+  }, 300_000);
 
   it('rogue: every file and network attempt reports refused under a deny-all host, and is logged as it happens', async () => {
     const built = await buildExample('rogue');
@@ -159,5 +159,5 @@ describe('example plugins', () => {
     const leaky = JSON.parse((call(open, 'passwd') as { ok: string }).ok) as Record<string, { outcome: string }>;
     expect(leaky.passwd!.outcome).toBe('ALLOWED');
     expect(call(open, 'nope')).toEqual({ err: expect.stringContaining('unknown attempt') });
-  }, 180_000);
+  }, 300_000);
 });

@@ -147,5 +147,5 @@ describe('forgeone plugin build', () => {
       ['info', 'Hello, ForgeOne!'],
       ['info', 'Hello, world!'],
     ]);
-  }, 120_000);
+  }, 300_000);
 });

@@ -235,7 +235,7 @@ async function attack(name: string, mode: 'policy' | 'alone'): Promise<Run & { d
 beforeAll(() => {
   wasm = readFileSync(buildRogue());
   arena = tempDir('forgeone-rogue-');
-}, 120_000);
+}, 300_000);
 
 afterAll(() => arena?.cleanup());
 
@@ -462,7 +462,7 @@ describe('rogue-c in worker sandboxes (createWasmHost, builtin:wasi-p1)', () => 
     cGuest = readFileSync(buildCGuest());
     await host.pool.ready();
     expect((await benign()).exitCode).toBe(0); // warm: the compiled module is cached from here on
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await host?.close();

@@ -19,7 +19,7 @@ describe('C guest (clang + wasi-libc) end to end', () => {
     writeFileSync(join(tmp.dir, 'secret', 'passwd'), 'root:x:0:0\n');
     writeFileSync(join(data, 'input.txt'), 'hello forge\n');
     symlinkSync('../secret', join(data, 'escape'));
-  }, 120_000);
+  }, 300_000);
   afterAll(() => tmp.cleanup());
 
   const run = async (gate: ReturnType<typeof allowAllGate>['gate'], args: string[]) => {
