@@ -15,6 +15,11 @@ import { osRandom, wasiImports, type ComponentPreopen } from './wasi.js';
 export interface ComponentClocks {
   /** Wall clock, ns since the epoch. */
   readonly wallNs?: () => bigint;
+  /**
+   * Wall clock in ms since the epoch, for `forgeone:host/time` (no BigInt on the way). Default: from
+   * `wallNs` when that is given, else `performance.timeOrigin + performance.now()`.
+   */
+  readonly wallMs?: () => number;
   /** Monotonic clock, ns from an arbitrary origin. */
   readonly monotonicNs?: () => bigint;
 }
@@ -129,7 +134,7 @@ export function buildComponentImports(options: ComponentImportsOptions): Compone
       services: options.services ?? noServices,
       identity: options.identity,
       info: options.info,
-      nowMs: () => Number(wallNs() / 1_000_000n),
+      nowMs: options.clocks?.wallMs ?? (options.clocks?.wallNs === undefined ? (): number => origin + performance.now() : (): number => Number(wallNs() / 1_000_000n)),
       maxValueBytes: options.maxValueBytes ?? 1 << 20,
       maxKeyBytes: options.maxKeyBytes ?? 1024,
       maxLogBytes: options.maxLogBytes ?? 64 * 1024,
