@@ -171,7 +171,16 @@ describe('Gate', () => {
       quarantineControl(control);
       const worker = new Worker(src, { eval: true, workerData: { control } });
       const seen: unknown[] = [];
-      const done = new Promise<number>((resolve) => worker.on('message', (m: unknown) => (seen.push(m), typeof m === 'number' && resolve(m))));
+      let calling!: () => void;
+      const called = new Promise<void>((r) => (calling = r));
+      const done = new Promise<number>((resolve) =>
+        worker.on('message', (m: unknown) => {
+          seen.push(m);
+          if (m === 'calling') calling();
+          if (typeof m === 'number') resolve(m);
+        }),
+      );
+      await called; // the worker started and reached its call (however long a loaded machine takes)
       await new Promise((r) => setTimeout(r, 150));
       expect(seen).toEqual(['calling']); // still blocked
       wake(control);
