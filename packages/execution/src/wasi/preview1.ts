@@ -3,7 +3,10 @@ import { ForgeError } from '@forgeone/common';
 import { canonicalPath } from '../gate/canonical.js';
 import { CONTROL_IN_CALL, CONTROL_STATE, ContainerState, type Gate } from '../gate/gate.js';
 import { ConfinedFs, createFileStat, type PathGuard, type Preopen } from '../fs/confined.js';
-import { Clockid, Errno, Eventtype, Filetype, Layout, Rights, Subclockflags } from '../fs/constants.js';
+import { Clockid, Errno, Eventtype, Fdflags, Filetype, Layout, Oflags, Rights, Subclockflags } from '../fs/constants.js';
+
+/** Rights whose presence makes an open a write (wasi-libc asks for them only with O_WRONLY / O_RDWR). */
+const WRITE_RIGHTS = BigInt(Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE);
 
 /**
  * How each preview1 function crosses the gate (syscall names from `KNOWN_SYSCALLS`):
@@ -1128,7 +1131,10 @@ class HostImpl implements Preview1Host {
     const lexical = this.#lexical(fd, path);
     if (lexical === undefined) this.#detailFd(fd);
     let opened = -1;
-    const r = this.#pathOp(this.#ids.open, lexical, undefined, err, () => {
+    // An open that can change the file (create, truncate, or write/resize/append rights) is decided as a write
+    // on the path: a policy allowing only `open` and `read` must not let a guest create or empty files.
+    const writes = (oflags & (Oflags.CREAT | Oflags.TRUNC)) !== 0 || (fdflags & Fdflags.APPEND) !== 0 || (base & WRITE_RIGHTS) !== 0n;
+    const r = this.#pathOp(writes ? this.#ids.write : this.#ids.open, lexical, undefined, err, () => {
       const rb = Number(base & 0xffffffffn);
       const ri = Number(inh & 0xffffffffn);
       const res = this.fs.open(fd, path as string, dirflags, oflags, rb, ri, fdflags, this.#guard);

@@ -718,8 +718,40 @@ nodes:
     expect(write(h, 1, 'hi')).toEqual([0, 2]);
     expect(write(h, 2, 'hi')[0]).toBe(Errno.ACCES); // stderr is not granted
     const denied = records.filter((r) => !r.allowed);
-    expect(denied.map((r) => r.syscall)).toEqual(['wasi:filesystem/open', 'wasi:filesystem/create-directory', 'wasi:cli/args', 'wasi:cli/stderr']);
+    // the harness opens with every right, write included, so the open is decided as a write on the path
+    expect(denied.map((r) => r.syscall)).toEqual(['wasi:filesystem/write', 'wasi:filesystem/create-directory', 'wasi:cli/args', 'wasi:cli/stderr']);
     expect(denied[0]!.args.path).toBe('/data/private/no.txt');
+  });
+
+  it('an open that can change the file is decided as a write: a read-only policy cannot create or empty files', async () => {
+    writeFileSync(join(data, 'precious.txt'), 'precious data');
+    const READ_ONLY = `
+apiVersion: forgeone.policy/v1
+name: read-only
+version: 1
+defaultAction: deny
+root: base
+nodes:
+  base:
+    rules:
+      - { id: read, action: allow, syscalls: ["wasi:filesystem/open", "wasi:filesystem/read", "wasi:filesystem/stat"], args: { path: { match: ["/data/**"] } } }
+`;
+    const { gate, records } = policyGate(READ_ONLY);
+    const h = await harness({ gate, preopens: [{ guestPath: '/data', hostPath: data }] });
+    const readOnly = BigInt(Rights.FD_READ | Rights.FD_SEEK | Rights.FD_TELL | Rights.FD_FILESTAT_GET);
+    expect(open(h, 3, 'precious.txt', 0, readOnly)[0]).toBe(0); // reading is fine
+    expect(open(h, 3, 'precious.txt', Oflags.TRUNC, readOnly)[0]).toBe(Errno.ACCES); // truncate: a write
+    expect(open(h, 3, 'new.txt', Oflags.CREAT, readOnly)[0]).toBe(Errno.ACCES); // create: a write
+    expect(open(h, 3, 'precious.txt', 0, readOnly | BigInt(Rights.FD_WRITE))[0]).toBe(Errno.ACCES); // write rights
+    expect(open(h, 3, 'precious.txt', 0, readOnly, Fdflags.APPEND)[0]).toBe(Errno.ACCES); // append
+    expect(readFileSync(join(data, 'precious.txt'), 'utf8')).toBe('precious data');
+    expect(existsSync(join(data, 'new.txt'))).toBe(false);
+    expect(records.filter((r) => !r.allowed).map((r) => `${r.syscall} ${r.args.path}`)).toEqual([
+      'wasi:filesystem/write /data/precious.txt',
+      'wasi:filesystem/write /data/new.txt',
+      'wasi:filesystem/write /data/precious.txt',
+      'wasi:filesystem/write /data/precious.txt',
+    ]);
   });
 
   it('the policy sees where a symlink really leads, not the name the guest used', async () => {
