@@ -447,7 +447,10 @@ export class Descriptor {
     if (flags.write !== true) rights &= ~Rights.FD_WRITE;
     const oflags = (openFlags.create === true ? 1 : 0) | (openFlags.directory === true ? 2 : 0) | (openFlags.exclusive === true ? 4 : 0) | (openFlags.truncate === true ? 8 : 0);
     const fdflags = (flags.dataIntegritySync === true ? 2 : 0) | (flags.fileIntegritySync === true ? 16 : 0);
-    const fd = h.pathOp('open', this.guestPath, path, undefined, () => h.fs.open(this.fd, path, pathFlags.symlinkFollow === true ? 1 : 0, oflags, rights, ALL_RIGHTS, fdflags, h.guard));
+    // An open that can change the file (create, truncate, write access) is decided as a write on the path, so a
+    // policy that allows only `open` and `read` cannot let a guest create or empty files.
+    const writes = openFlags.create === true || openFlags.truncate === true || flags.write === true;
+    const fd = h.pathOp(writes ? 'write' : 'open', this.guestPath, path, undefined, () => h.fs.open(this.fd, path, pathFlags.symlinkFollow === true ? 1 : 0, oflags, rights, ALL_RIGHTS, fdflags, h.guard));
     return new Descriptor(h, fd, false);
   }
 

@@ -738,11 +738,11 @@ nodes:
 `;
     const { gate, records } = policyGate(READ_ONLY);
     const h = await harness({ gate, preopens: [{ guestPath: '/data', hostPath: data }] });
-    const readOnly = BigInt(Rights.FD_READ | Rights.FD_SEEK | Rights.FD_TELL | Rights.FD_FILESTAT_GET);
+    const readOnly = Rights.FD_READ | Rights.FD_SEEK | Rights.FD_TELL | Rights.FD_FILESTAT_GET;
     expect(open(h, 3, 'precious.txt', 0, readOnly)[0]).toBe(0); // reading is fine
     expect(open(h, 3, 'precious.txt', Oflags.TRUNC, readOnly)[0]).toBe(Errno.ACCES); // truncate: a write
     expect(open(h, 3, 'new.txt', Oflags.CREAT, readOnly)[0]).toBe(Errno.ACCES); // create: a write
-    expect(open(h, 3, 'precious.txt', 0, readOnly | BigInt(Rights.FD_WRITE))[0]).toBe(Errno.ACCES); // write rights
+    expect(open(h, 3, 'precious.txt', 0, readOnly | Rights.FD_WRITE)[0]).toBe(Errno.ACCES); // write rights
     expect(open(h, 3, 'precious.txt', 0, readOnly, Fdflags.APPEND)[0]).toBe(Errno.ACCES); // append
     expect(readFileSync(join(data, 'precious.txt'), 'utf8')).toBe('precious data');
     expect(existsSync(join(data, 'new.txt'))).toBe(false);
