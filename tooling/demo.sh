@@ -74,6 +74,12 @@ status=0
 forgeone trace verify "$D/hello-tampered.dna" --key "$D/hello.dna.pub" || status=$?
 [[ $status -eq 1 ]] && echo "expected failure: the tampered trace was refused" || problem "the tampered trace was not refused"
 
+step "Run the C guest (clang + wasi-libc, WASI preview1) from its signed package on ForgeOne's own preview1 host"
+mkdir -p "$D/cg/out" && echo 'hello forge' > "$D/cg/input.txt"
+status=0
+forgeone run plugins/c-guest/dist/c-guest.forgepkg --trust-root "$DEV_ROOT" --dir "$D/cg::/data" --env GREETING=demo --trace "$D/c-guest.dna" -- demo 0 || status=$?
+[[ $status -eq 0 ]] && echo "c-guest exited 0; its escape attempts were refused (see its output)" || problem "c-guest exited $status"
+
 step "Run the hostile plugin: every attempt refused by the policy, its allocation capped, its busy loop killed"
 status=0
 forgeone run plugins/rogue/dist/rogue.forgepkg --trust-root "$DEV_ROOT" --input all --cpu-budget-ms 2000 --trace "$D/rogue.dna" || status=$?
