@@ -157,15 +157,15 @@ describe('the C guest from its signed package through forgeone run', () => {
     const r = await forgeone('run', PACKAGE, '--trust-root', TRUST_ROOT, '--policy', 'read-only.yaml', '--dir', `${data}::/data`, '--trace', 'ro.dna', '--json', '--', '3');
     const out = JSON.parse(r.stdout) as { exitCode: number; stdout: string; stderr: string; code: string | null };
     expect(out.code).toBeNull();
-    expect(out.exitCode).toBe(13); // 10 + three failed checks
-    expect(r.code).toBe(13);
+    expect(out.exitCode).toBe(14); // 10 + four failed checks
+    expect(r.code).toBe(14);
     expect(out.stdout).toContain('input=hello forge');
     expect(out.stdout).toContain('GREETING=(unset)');
-    expect(out.stdout).toContain('result_size=0 head=');
-    expect(out.stderr).toContain('FAIL append (errno 2)');
+    // fopen(..., "w") is an open with O_CREAT|O_TRUNC: decided as a write, refused, so nothing is created.
+    expect(out.stderr).toContain('FAIL create /data/out/result.txt (errno 2)');
+    expect(out.stderr).toContain('FAIL open for append (errno 2)');
     expect(out.stderr).toContain('FAIL mkdir (errno 2)');
-    // Nothing was written (see the known bug below: the fopen(..., "w") itself created an empty file).
-    expect(readFileSync(join(data, 'out', 'result.txt'), 'utf8')).toBe('');
+    expect(existsSync(join(data, 'out', 'result.txt'))).toBe(false);
     expect(existsSync(join(data, 'out', 'sub'))).toBe(false);
     const refused = traceOf('ro.dna').filter((c) => !c.allowed);
     expect(refused.map((c) => [c.syscall, c.args.path, c.verdict])).toEqual([
