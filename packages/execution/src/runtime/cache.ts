@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { ForgeError } from '@forgeone/common';
 import { limitMemoryDetailed } from '../binary/index.js';
 import { sha3Hex, transpileComponent } from '../component/loader.js';
@@ -39,21 +38,19 @@ export async function compileLimited(bytes: Uint8Array, limitPages: number): Pro
 }
 
 /**
- * An in-memory cache of compiled core modules keyed by the SHA-256 of their bytes and the memory limit
- * written into them. Compiled `WebAssembly.Module`s are posted to sandbox workers as they are (V8 shares
- * the compiled code), so a warm start skips both the rewrite and the compilation. Least recently used
- * entries are dropped beyond `maxEntries`. Failed compilations are not cached.
+ * The one mechanism behind {@link ModuleCache} and {@link ComponentModuleCache}: results of an async build
+ * keyed by the SHA3-256 of the bytes and the page limit, least recently used dropped beyond `max`, failures
+ * not cached, ready results readable without waiting.
  */
-export class ModuleCache {
+class LimitKeyedCache<T> {
   readonly #max: number;
-  readonly #entries = new Map<string, Promise<LimitedCompiledModule>>();
-  readonly #ready = new Map<string, LimitedCompiledModule>();
+  readonly #entries = new Map<string, Promise<T>>();
+  readonly #ready = new Map<string, T>();
   readonly #hashes = new WeakMap<Uint8Array, string>();
   #hits = 0;
   #misses = 0;
 
-  /** @param maxEntries - modules kept; default 64 */
-  constructor(maxEntries = 64) {
+  constructor(maxEntries: number) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new ForgeError('INVALID_ARGUMENT', 'maxEntries must be a positive integer');
     this.#max = maxEntries;
   }
@@ -62,19 +59,13 @@ export class ModuleCache {
     // The same array is usually started many times: hash it once (the caller must not mutate it).
     let hash = this.#hashes.get(bytes);
     if (hash === undefined) {
-      hash = createHash('sha256').update(bytes).digest('hex');
+      hash = sha3Hex(bytes);
       this.#hashes.set(bytes, hash);
     }
     return `${hash}:${limitPages}`;
   }
 
-  /**
-   * The compiled module when it is ready, without waiting.
-   * @param bytes - the module's bytes
-   * @param limitPages - the memory limit in pages
-   * @returns the module, or undefined when it is not (yet) compiled
-   */
-  peek(bytes: Uint8Array, limitPages: number): LimitedCompiledModule | undefined {
+  peek(bytes: Uint8Array, limitPages: number): T | undefined {
     const key = this.#key(bytes, limitPages);
     const hit = this.#ready.get(key);
     if (hit !== undefined) {
@@ -84,14 +75,7 @@ export class ModuleCache {
     return hit;
   }
 
-  /**
-   * Rewrite the memory limit into the bytes and compile them, or return the cached result.
-   * @param bytes - a core module
-   * @param limitPages - the memory limit in pages
-   * @returns the compiled module
-   * @throws ForgeError `WASM_INVALID`, `SANDBOX_MEMORY_EXCEEDED` (a minimum above the limit), as `limitMemory`
-   */
-  get(bytes: Uint8Array, limitPages: number): Promise<LimitedCompiledModule> {
+  get(bytes: Uint8Array, limitPages: number, build: () => Promise<T>): Promise<T> {
     const key = this.#key(bytes, limitPages);
     const existing = this.#entries.get(key);
     if (existing !== undefined) {
@@ -100,7 +84,7 @@ export class ModuleCache {
       return existing;
     }
     this.#misses++;
-    const p = compileLimited(bytes, limitPages);
+    const p = build();
     this.#entries.set(key, p);
     p.then(
       (entry) => {
@@ -114,12 +98,10 @@ export class ModuleCache {
     return p;
   }
 
-  /** Hit and miss counters. */
   get stats(): ModuleCacheStats {
     return { hits: this.#hits, misses: this.#misses, size: this.#entries.size };
   }
 
-  /** Drop every module. */
   clear(): void {
     this.#entries.clear();
     this.#ready.clear();
@@ -139,6 +121,52 @@ export class ModuleCache {
       this.#entries.delete(oldest.value);
       this.#ready.delete(oldest.value);
     }
+  }
+}
+
+/**
+ * An in-memory cache of compiled core modules keyed by the SHA3-256 of their bytes and the memory limit
+ * written into them. Compiled `WebAssembly.Module`s are posted to sandbox workers as they are (V8 shares
+ * the compiled code), so a warm start skips both the rewrite and the compilation. Least recently used
+ * entries are dropped beyond `maxEntries`. Failed compilations are not cached.
+ */
+export class ModuleCache {
+  readonly #cache: LimitKeyedCache<LimitedCompiledModule>;
+
+  /** @param maxEntries - modules kept; default 64 */
+  constructor(maxEntries = 64) {
+    this.#cache = new LimitKeyedCache(maxEntries);
+  }
+
+  /**
+   * The compiled module when it is ready, without waiting.
+   * @param bytes - the module's bytes
+   * @param limitPages - the memory limit in pages
+   * @returns the module, or undefined when it is not (yet) compiled
+   */
+  peek(bytes: Uint8Array, limitPages: number): LimitedCompiledModule | undefined {
+    return this.#cache.peek(bytes, limitPages);
+  }
+
+  /**
+   * Rewrite the memory limit into the bytes and compile them, or return the cached result.
+   * @param bytes - a core module
+   * @param limitPages - the memory limit in pages
+   * @returns the compiled module
+   * @throws ForgeError `WASM_INVALID`, `SANDBOX_MEMORY_EXCEEDED` (a minimum above the limit), as `limitMemory`
+   */
+  get(bytes: Uint8Array, limitPages: number): Promise<LimitedCompiledModule> {
+    return this.#cache.get(bytes, limitPages, () => compileLimited(bytes, limitPages));
+  }
+
+  /** Hit and miss counters. */
+  get stats(): ModuleCacheStats {
+    return this.#cache.stats;
+  }
+
+  /** Drop every module. */
+  clear(): void {
+    this.#cache.clear();
   }
 }
 
@@ -176,26 +204,11 @@ export async function prepareComponent(bytes: Uint8Array, limitPages: number, ca
  * the generated bindings on disk transpiles again).
  */
 export class ComponentModuleCache {
-  readonly #max: number;
-  readonly #entries = new Map<string, Promise<PreparedComponent>>();
-  readonly #ready = new Map<string, PreparedComponent>();
-  readonly #hashes = new WeakMap<Uint8Array, string>();
-  #hits = 0;
-  #misses = 0;
+  readonly #cache: LimitKeyedCache<PreparedComponent>;
 
   /** @param maxEntries - components kept; default 16 (a componentize-js guest holds tens of MiB of compiled code) */
   constructor(maxEntries = 16) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new ForgeError('INVALID_ARGUMENT', 'maxEntries must be a positive integer');
-    this.#max = maxEntries;
-  }
-
-  #key(bytes: Uint8Array, limitPages: number): string {
-    let hash = this.#hashes.get(bytes);
-    if (hash === undefined) {
-      hash = sha3Hex(bytes);
-      this.#hashes.set(bytes, hash);
-    }
-    return `${hash}:${limitPages}`;
+    this.#cache = new LimitKeyedCache(maxEntries);
   }
 
   /**
@@ -205,13 +218,7 @@ export class ComponentModuleCache {
    * @returns the prepared component, or undefined when it is not (yet) prepared
    */
   peek(bytes: Uint8Array, limitPages: number): PreparedComponent | undefined {
-    const key = this.#key(bytes, limitPages);
-    const hit = this.#ready.get(key);
-    if (hit !== undefined) {
-      this.#hits++;
-      this.#touch(key);
-    }
-    return hit;
+    return this.#cache.peek(bytes, limitPages);
   }
 
   /**
@@ -223,52 +230,16 @@ export class ComponentModuleCache {
    * @throws ForgeError as {@link prepareComponent}
    */
   get(bytes: Uint8Array, limitPages: number, cacheDir?: string): Promise<PreparedComponent> {
-    const key = this.#key(bytes, limitPages);
-    const existing = this.#entries.get(key);
-    if (existing !== undefined) {
-      this.#hits++;
-      this.#touch(key);
-      return existing;
-    }
-    this.#misses++;
-    const p = prepareComponent(bytes, limitPages, cacheDir);
-    this.#entries.set(key, p);
-    p.then(
-      (entry) => {
-        if (this.#entries.get(key) === p) this.#ready.set(key, entry);
-      },
-      () => {
-        if (this.#entries.get(key) === p) this.#entries.delete(key);
-      },
-    );
-    this.#evict();
-    return p;
+    return this.#cache.get(bytes, limitPages, () => prepareComponent(bytes, limitPages, cacheDir));
   }
 
   /** Hit and miss counters. */
   get stats(): ModuleCacheStats {
-    return { hits: this.#hits, misses: this.#misses, size: this.#entries.size };
+    return this.#cache.stats;
   }
 
   /** Drop every component (the transpile caches, in memory and on disk, are untouched). */
   clear(): void {
-    this.#entries.clear();
-    this.#ready.clear();
-  }
-
-  #touch(key: string): void {
-    const p = this.#entries.get(key);
-    if (p === undefined) return;
-    this.#entries.delete(key);
-    this.#entries.set(key, p);
-  }
-
-  #evict(): void {
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done === true) return;
-      this.#entries.delete(oldest.value);
-      this.#ready.delete(oldest.value);
-    }
+    this.#cache.clear();
   }
 }
