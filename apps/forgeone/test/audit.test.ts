@@ -1,45 +1,17 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommanderError } from 'commander';
-import { toForgeError } from '@forgeone/common';
 import { NodeCryptoProvider, loadSigningKey } from '@forgeone/crypto';
 import { createAuditLog } from '@forgeone/observer';
 import { createMemoryStore } from '@forgeone/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Context } from '../src/context.js';
-import { EXIT_USAGE, UsageError } from '../src/errors.js';
-import { buildProgram } from '../src/program.js';
-import { keygens, tempDir } from './helpers.js';
+import { EXIT_USAGE } from '../src/errors.js';
+import { keygens, runIn, tempDir } from './helpers.js';
 
 const provider = new NodeCryptoProvider();
 const T0 = Date.UTC(2025, 0, 15, 12);
 
-/** Run the CLI in-process with the full command tree. */
-async function run(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: () => Record<string, unknown> }> {
-  let stdout = '';
-  let stderr = '';
-  const ctx = new Context({ stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY: false, env: {}, cwd }, args.includes('--json'));
-  let code: number;
-  try {
-    const program = buildProgram(ctx);
-    await program.parseAsync(args, { from: 'user' });
-    const r = ctx.result!;
-    if (ctx.json) stdout += `${JSON.stringify(r.json, null, 2)}\n`;
-    else {
-      stdout += r.text.length > 0 ? `${r.text.join('\n')}\n` : '';
-      stderr += (r.errText ?? []).join('\n');
-    }
-    code = r.exitCode;
-  } catch (e) {
-    if (e instanceof CommanderError || e instanceof UsageError) code = EXIT_USAGE;
-    else {
-      const err = toForgeError(e);
-      stderr += `error ${err.code}: ${err.message}`;
-      code = 1;
-    }
-  }
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) as Record<string, unknown> };
-}
+/** Run the CLI in-process with the full command tree (runCli). */
+const run = runIn;
 
 describe('forgeone audit verify', () => {
   let dir: string;
