@@ -143,7 +143,8 @@ export class MeteredGate extends Gate {
   /**
    * @param options - the gate's options
    * @param clock - the container's guest clock
-   * @param onHold - called when a call finds (or leaves) the container quarantined, e.g. to flush records
+   * @param onHold - called when a call leaves the container quarantined (e.g. to flush records); pass the same
+   *   function as `options.onHold` for calls that find it quarantined
    */
   constructor(options: GateOptions, clock: GuestClock, onHold?: () => void) {
     super(options);
@@ -159,7 +160,7 @@ export class MeteredGate extends Gate {
   override enter(syscallId: number): boolean {
     this.#clock.pause();
     try {
-      if (this.#onHold !== undefined && Atomics.load(this.control, CONTROL_STATE) === ContainerState.Quarantined) this.#onHold();
+      // A call that finds the container quarantined flushes through the gate's own `onHold` before it waits.
       return super.enter(syscallId);
     } catch (e) {
       this.#clock.resume();
