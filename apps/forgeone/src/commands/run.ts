@@ -27,7 +27,7 @@ import {
   type WasmHost,
   type WasmRunOutcome,
 } from '@forgeone/execution';
-import { createTraceWriter, explainTrace, exportTrace, parseTrace, verifyTrace, type TraceCallRecord, type TraceStopInput } from '@forgeone/observer';
+import { createTraceWriter, explainTrace, exportTrace, parseTrace, verifyTrace, type TraceStopInput } from '@forgeone/observer';
 import { createFileStore, createMemoryStore, type Store } from '@forgeone/store';
 import { parsePolicy, type Policy } from '@forgeone/trust';
 import type { Context } from '../context.js';
@@ -216,10 +216,6 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   return n;
 }
 
-function toTraceRecord(r: CallRecord): TraceCallRecord {
-  return r as TraceCallRecord;
-}
-
 function exitStatusOf(code: number): number {
   // Statuses outside 0–255 cannot be expressed by a process; report them as a plain failure.
   return Number.isInteger(code) && code >= 0 && code <= 255 ? code : EXIT_FAILURE;
@@ -354,7 +350,7 @@ export function registerRun(program: Command, ctx: Context, deps: RunDeps = {}):
         });
         const pending: Promise<void>[] = [];
         const append = (records: CallRecord[]): void => {
-          pending.push(writer.append(records.map(toTraceRecord)));
+          pending.push(writer.append(records));
         };
         const seal = async (stop: TraceStopInput): Promise<{ records: number; explanation: ReturnType<typeof explainTrace> }> => {
           await Promise.all(pending);
