@@ -83,6 +83,10 @@ export const ErrorCodes = {
   CONTAINER_QUARANTINED: { description: 'The container is quarantined.', status: 423, retryable: true },
   CONTAINER_TERMINATED: { description: 'The container was terminated; it makes no more calls.', status: 410, retryable: false },
   CONTAINER_FAILED: { description: 'The container stopped with an error.', status: 500, retryable: false },
+  CONTAINER_INVALID_TRANSITION: { description: 'The container is not in a state that allows this lifecycle change.', status: 409, retryable: false },
+  KERNEL_RESTART: { description: 'The kernel restarted while the container was active; it did not finish.', status: 503, retryable: true },
+  IDENTITY_COMPROMISED: { description: 'The identity is marked compromised; it never runs.', status: 403, retryable: false },
+  SCHEDULER_UNSCHEDULABLE: { description: 'No node can ever hold the workload: resources, location or labels match none.', status: 422, retryable: false },
   SANDBOX_LIMIT_EXCEEDED: { description: 'A sandbox limit (containers, descriptors, output size) was exceeded.', status: 429, retryable: true },
   SANDBOX_TIMEOUT: { description: 'The workload did not finish within its wall-clock time limit.', status: 504, retryable: false },
   WASM_INVALID: { description: 'The bytes are not a valid WebAssembly module or component.', status: 400, retryable: false },
@@ -91,7 +95,24 @@ export const ErrorCodes = {
   WASM_TRANSPILE_FAILED: { description: 'The component could not be transpiled for the host.', status: 400, retryable: false },
   WASM_EXPORT_MISSING: { description: 'The guest does not export the function that was called.', status: 400, retryable: false },
   CONFIG_INVALID: { description: 'The configuration is malformed.', status: 400, retryable: false },
+
+  // config
+  CONFIG_SIGNATURE_INVALID: { description: 'The config file is not signed by a threshold of the trust root\'s config role.', status: 400, retryable: false },
+  CONFIG_ROLLBACK: { description: 'The offered config version is not higher than the one in force.', status: 409, retryable: false },
+  CONFIG_SECRET_MISSING: { description: 'The environment variable a config secret names is not set.', status: 500, retryable: false },
+
   STATE_CORRUPT: { description: 'A persisted state file is corrupt.', status: 500, retryable: false },
+  // snapshots
+  SNAPSHOT_INVALID: { description: 'A snapshot file is malformed, altered, truncated, or not signed by a trusted key.', status: 400, retryable: false },
+  SNAPSHOT_MODULE_MISMATCH: { description: 'A snapshot was offered to an instance of a different module than the one it was taken of.', status: 409, retryable: false },
+  SNAPSHOT_UNSUPPORTED: { description: 'The instance holds state a snapshot cannot capture or restore.', status: 422, retryable: false },
+  // replay
+  REPLAY_DIVERGED: { description: 'A replayed run made a host call (or got a result) the recorded run did not.', status: 409, retryable: false },
+  REPLAY_UNSUPPORTED: { description: 'The trace holds calls this replay cannot answer from the record.', status: 422, retryable: false },
+  // boot
+  BOOT_RECOVERY_MODE: { description: 'The kernel booted into recovery mode; only diagnostics and recovery actions are open.', status: 503, retryable: false },
+  BOOT_GOLDEN_INVALID: { description: 'The golden measurements are malformed or not signed by a threshold of the boot role.', status: 400, retryable: false },
+  BOOT_QUOTE_INVALID: { description: 'A boot quote does not verify: bad signature, wrong key, or an event log that does not replay to it.', status: 400, retryable: false },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** Every stable error code. */

@@ -11,3 +11,4 @@ export * from './fs/index.js';
 export * from './wasi/index.js';
 export * from './component/index.js';
 export * from './runtime/index.js';
+export * from './replay/index.js';

@@ -29,6 +29,7 @@ export {
   TRACE_ID,
   DEFAULT_BLOCK_SIZE,
   MAX_LINE_LENGTH,
+  MAX_INVOCATION_INPUT,
   TraceHeaderSchema,
   TraceSummarySchema,
   traceLogName,

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ChainVerifier, ChainWriter, REASON, hasLoneSurrogate, splitLines, trustedKeyMap } from './chain.js';
 import type { ChainSpec, Line, TrustedKeys, VerifiedCheckpoint } from './chain.js';
 import type { VerifyIssue } from './codes.js';
-import { CALL_VERDICTS, CallLineSchema, MAX_RECORD_STRING, callLineText, scanCallLine, recordFromLine } from './record.js';
+import { CALL_VERDICTS, CallLineSchema, MAX_RECORD_STRING, callLineText, scanCallLine, recordFromLine, wellFormed } from './record.js';
 import type { CallLine, TraceCallRecord } from './record.js';
 import { MAX_RED_FLAGS, SummaryAccumulator, integrityMilli } from './summary.js';
 import type { AnomalyFlag, RedFlag } from './summary.js';
@@ -28,6 +28,9 @@ const name = z.string().min(1).max(256);
 const natural = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 
+/** Longest guest input a trace header keeps (UTF-16 units). */
+export const MAX_INVOCATION_INPUT = 65536;
+
 /** Schema of the header line of a trace. */
 export const TraceHeaderSchema = z.strictObject({
   t: z.literal('header'),
@@ -47,6 +50,7 @@ export const TraceHeaderSchema = z.strictObject({
   startTime: natural,
   blockSize: z.number().int().min(1).max(1_000_000),
   checkpointEvery: z.number().int().min(0).max(1_000_000),
+  invocation: z.strictObject({ export: name, input: z.string().max(MAX_INVOCATION_INPUT) }).optional(),
 });
 
 /** The header of a trace, as stored (line 1 of the export). */
@@ -110,6 +114,11 @@ export interface TraceHeaderInit {
   readonly policy: { readonly name: string; readonly version: number };
   /** Start time, ms since the epoch; default: the clock's now. */
   readonly startTime?: number;
+  /**
+   * How the kernel called the guest (the export and its input), so a replay needs nothing but the trace and
+   * the package. Omit it when the input must not be kept (a replay then has to be given it).
+   */
+  readonly invocation?: { readonly export: string; readonly input: string };
 }
 
 /** What the caller adds to the summary at stop. */
@@ -241,6 +250,7 @@ function buildHeader(init: TraceHeaderInit, keyId: string, blockSize: number, ch
     startTime: Math.floor(init.startTime ?? clock.now()),
     blockSize,
     checkpointEvery,
+    ...(init.invocation === undefined ? {} : { invocation: { export: init.invocation.export, input: wellFormed(String(init.invocation.input)) } }),
   };
   const parsed = TraceHeaderSchema.safeParse(candidate);
   if (!parsed.success) {

@@ -346,6 +346,8 @@ export function registerRun(program: Command, ctx: Context, deps: RunDeps = {}):
             identity: createIdentity({ subject, trust: trustVector('Verified') }),
             package: { name: manifest.name, version: manifest.version, hash: `sha3-256:${digest}` },
             policy: { name: policy.name, version: policy.version },
+            // A plugin's input goes into the header so `forgeone trace replay` needs only the trace and the package.
+            ...(kind === 'component' ? { invocation: { export: 'run', input: opts.input } } : {}),
           },
         });
         const pending: Promise<void>[] = [];

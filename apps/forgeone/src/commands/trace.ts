@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { ForgeError, decodeUtf8Strict, toForgeError } from '@forgeone/common';
-import { roleKeys, verifyTrustRoot } from '@forgeone/crypto';
+import { DEFAULT_PACKAGE_LIMITS, createPackageVerifier, roleKeys, verifyTrustRoot } from '@forgeone/crypto';
+import { detectWasmKind, pluginCapabilities, replayComponent, type ReplayReport } from '@forgeone/execution';
 import { explainTrace, parseTrace, verifyTrace } from '@forgeone/observer';
 import type { AnomalyFlag, TraceVerification, TrustedKeys, VerifyIssue } from '@forgeone/observer';
 import type { Context } from '../context.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../errors.js';
 import { readFileLimited } from '../files.js';
 import { examples, layout, shortHex } from '../format.js';
-import { loadPublicKeys, readTrustRoot } from '../load.js';
+import { inFile, loadPublicKeys, readTrustRoot } from '../load.js';
 
 /** Largest trace or audit file read (the whole file is verified in memory). */
 export const MAX_TRACE_FILE_BYTES = 1024 * 1024 * 1024;
@@ -93,8 +94,27 @@ async function readFlags(ctx: Context, file: string | undefined): Promise<Anomal
   return value;
 }
 
+interface ReplayOptions {
+  readonly trustRoot: string;
+  readonly key?: readonly string[];
+  readonly role?: string;
+  readonly input?: string;
+  readonly cacheDir?: string;
+}
+
+function replayJson(report: ReplayReport): Record<string, unknown> {
+  const d = report.divergence;
+  return {
+    identical: report.identical,
+    matched: report.matched,
+    records: report.records,
+    divergence: d === null ? null : { seq: d.seq, kind: d.kind, expected: d.expected, got: d.got, message: d.message },
+    outcome: report.outcome,
+  };
+}
+
 /**
- * Register `forgeone trace` (`verify`, `explain`).
+ * Register `forgeone trace` (`verify`, `explain`, `replay`).
  * @param program - the root command
  * @param ctx - the context
  */
@@ -151,6 +171,69 @@ export function registerTrace(program: Command, ctx: Context): void {
             ['complete', v.complete ? 'yes (stopped)' : 'no (not stopped)'],
             ...(s === null ? [] : ([['integrity', `${(s.integrity / 1000).toFixed(3)} (${s.denials} denied, ${s.quarantines} quarantining)`]] as const)),
           ]),
+        });
+      } catch (e) {
+        if (e instanceof UsageError) throw e;
+        failure(ctx, file, e);
+      }
+    });
+
+  trace
+    .command('replay')
+    .summary('re-run a plugin with the recorded result of every host call')
+    .description(
+      'Forensic replay: verify the trace and the signed package, then re-run the package\'s component with the recorded\n' +
+        'result of every host call (clocks, random, kv, HTTP, identity) instead of the real ones. Each call must have the\n' +
+        'name and canonical arguments of the next record. Exit status 0 when the replay is identical; 1 with code\n' +
+        'REPLAY_DIVERGED and the first divergence (record, expected, got) when it is not.',
+    )
+    .argument('<trace>', 'exported trace (JSON lines)')
+    .argument('<package>', 'the .forgepkg that is claimed to have run')
+    .requiredOption('--trust-root <file>', 'trust root that verifies the package (and, without --key, the trace: its --role keys)')
+    .option('--role <name>', 'the trust root role whose keys sign traces', 'kernel')
+    .option('--key <file...>', 'trust these public key files for the trace')
+    .option('-i, --input <text>', 'the input of run(), when the trace does not hold it')
+    .option('--cache-dir <dir>', 'transpile cache directory')
+    .addHelpText('after', examples('forgeone trace replay hello.dna plugins/hello/dist/hello.forgepkg --trust-root .forgeone-dev/trust-root.json --key hello.dna.pub'))
+    .action(async (file: string, pkgFile: string, opts: ReplayOptions) => {
+      try {
+        const bytes = await readChainFile(ctx, file);
+        const trustRoot = await readTrustRoot(ctx, opts.trustRoot);
+        const keys = (opts.key ?? []).length > 0 ? await loadPublicKeys(ctx, opts.key!) : roleKeys(trustRoot.signed, opts.role ?? 'kernel');
+        const v = verifyTrace(bytes, { trustedKeys: keys, crypto: ctx.provider, allowIncomplete: true });
+        if (!v.ok) throw new ForgeError('STATE_CORRUPT', `${file}: ${v.issue!.code}: ${v.issue!.message}`, { details: { issue: issueJson(v.issue!) } });
+        const parsed = parseTrace(bytes, ctx.provider);
+        const pkgBytes = await readFileLimited(ctx.path(pkgFile), pkgFile, { maxBytes: DEFAULT_PACKAGE_LIMITS.maxPackageBytes, limitCode: 'PKG_LIMIT_EXCEEDED' });
+        const verified = createPackageVerifier({ provider: ctx.provider, trustRoot }).verify(pkgBytes);
+        if (!verified.ok) throw inFile(pkgFile, verified.error);
+        const { manifest, files, digest } = verified.value;
+        const component = files.get(manifest.entry);
+        if (component === undefined) throw new ForgeError('PKG_MALFORMED', `${pkgFile}: the entry ${manifest.entry} is not in the package`);
+        if (detectWasmKind(component) !== 'component') throw new ForgeError('REPLAY_UNSUPPORTED', `${pkgFile}: replay runs plugin components; ${manifest.entry} is a core module`);
+        const invocation = parsed.header.invocation;
+        const input = opts.input ?? invocation?.input;
+        if (input === undefined) throw new UsageError('the trace does not hold the input of run(): give it with --input');
+        const samePackage = parsed.header.package.hash === `sha3-256:${digest}`;
+        const report = await replayComponent({
+          records: parsed.records,
+          component,
+          export: invocation?.export ?? 'run',
+          input,
+          network: pluginCapabilities(manifest.metadata ?? {}, {}).net ?? [],
+          ...(opts.cacheDir === undefined ? {} : { cacheDir: ctx.path(opts.cacheDir) }),
+        });
+        const pkgLine = `${manifest.name}@${manifest.version}${samePackage ? '' : ` — NOT the package the trace names (${parsed.header.package.name}@${parsed.header.package.version})`}`;
+        const d = report.divergence;
+        ctx.finish({
+          exitCode: report.identical ? EXIT_OK : EXIT_FAILURE,
+          json: { ok: report.identical, code: report.identical ? null : 'REPLAY_DIVERGED', file, package: { name: manifest.name, version: manifest.version, digest, samePackage }, ...replayJson(report) },
+          text: layout([
+            ['trace', `${v.traceId ?? ''} (${file}), verified, ${report.records} records`],
+            ['package', pkgLine],
+            ['replay', report.identical ? `identical: ${report.matched} of ${report.records} calls matched` : `DIVERGED at record ${d!.seq} (${d!.kind}) after ${report.matched} matching calls`],
+            ...(d === null ? [] : ([['divergence', d.message]] as const)),
+          ]),
+          ...(report.identical ? {} : { errText: [`error REPLAY_DIVERGED: ${d!.message}`] }),
         });
       } catch (e) {
         if (e instanceof UsageError) throw e;

@@ -1,6 +1,6 @@
 import { ForgeError, isForgeError } from '@forgeone/common';
 import { canonicalHost } from '../gate/canonical.js';
-import { HostResultError, RESULT_OK, utf8Length, type HostContext, type HostErrorPayload } from './host.js';
+import { HostResultError, RESULT_OK, recordedJson, utf8Length, type HostContext, type HostErrorPayload } from './host.js';
 import type { HostHttpResponse, HostServices, LogLevel } from './services.js';
 
 /** `identity-info` of `forgeone:host/identity`. */
@@ -75,6 +75,31 @@ export function encodeHttpResponse(r: HostHttpResponse): Uint8Array {
   out.set(head, 4);
   out.set(r.body, 4 + head.length);
   return out;
+}
+
+/**
+ * Decode a response recorded by {@link encodeHttpResponse}.
+ * @param bytes - the recorded bytes
+ * @returns the response
+ * @throws ForgeError `INVALID_ARGUMENT` when the bytes are not an encoded response
+ */
+export function decodeHttpResponse(bytes: Uint8Array): HostHttpResponse {
+  const bad = (): ForgeError => new ForgeError('INVALID_ARGUMENT', 'the bytes are not a recorded HTTP response');
+  if (bytes.length < 4) throw bad();
+  const headLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  if (4 + headLength > bytes.length) throw bad();
+  let head: { status?: unknown; headers?: unknown };
+  try {
+    head = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headLength))) as typeof head;
+  } catch {
+    throw bad();
+  }
+  if (typeof head.status !== 'number' || !Array.isArray(head.headers)) throw bad();
+  const headers = (head.headers as unknown[]).map((h): [string, string] => {
+    if (!Array.isArray(h) || typeof h[0] !== 'string' || typeof h[1] !== 'string') throw bad();
+    return [h[0], h[1]];
+  });
+  return { status: head.status, headers, body: bytes.slice(4 + headLength) };
 }
 
 /**
@@ -223,19 +248,22 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
     'forgeone:host/identity': {
       get(): { subject: string; tenant: string; roles: string[]; trustLevel: string } {
         ctx.enterOrHostError(IDENTITY);
-        const id = o.identity;
+        // The answer is recorded (as JSON) so a replay gives the guest the same identity.
+        const id = recordedJson<ComponentIdentity>(ctx) ?? o.identity;
         if (id === undefined) ctx.serviceFailed(new ForgeError('NOT_FOUND', 'no identity was given to this container'));
-        gate.exit(RESULT_OK);
-        return { subject: id.subject, tenant: id.tenant, roles: [...id.roles], trustLevel: id.trustLevel };
+        const value = { subject: String(id.subject), tenant: String(id.tenant), roles: Array.from(id.roles, String), trustLevel: String(id.trustLevel) };
+        gate.exit(RESULT_OK, encoder.encode(JSON.stringify(value)));
+        return value;
       },
     },
     'forgeone:host/info': {
       get(): { containerId: string; packageName: string; packageVersion: string; kernelVersion: string } {
         ctx.enterOrHostError(INFO);
-        const info = o.info;
+        const info = recordedJson<ComponentInfo>(ctx) ?? o.info;
         if (info === undefined) ctx.serviceFailed(new ForgeError('NOT_FOUND', 'no container info was given to this container'));
-        gate.exit(RESULT_OK);
-        return { containerId: info.containerId, packageName: info.packageName, packageVersion: info.packageVersion, kernelVersion: info.kernelVersion };
+        const value = { containerId: String(info.containerId), packageName: String(info.packageName), packageVersion: String(info.packageVersion), kernelVersion: String(info.kernelVersion) };
+        gate.exit(RESULT_OK, encoder.encode(JSON.stringify(value)));
+        return value;
       },
     },
     'forgeone:host/time': {

@@ -58,9 +58,26 @@ export class HostContext {
   readonly gate: Gate;
   readonly #ids = new Map<string, number>();
 
+  /** The gate when it replays a recorded run (it has a `recorded` property), else null. */
+  readonly #replay: { readonly recorded: Uint8Array | null } | null;
+
   /** @param gate - the container's gate */
   constructor(gate: Gate) {
     this.gate = gate;
+    this.#replay = 'recorded' in gate ? (gate as unknown as { readonly recorded: Uint8Array | null }) : null;
+  }
+
+  /** Whether the gate replays a recorded run (host functions then answer from {@link HostContext.recorded}). */
+  get replaying(): boolean {
+    return this.#replay !== null;
+  }
+
+  /**
+   * During a replay, the result bytes the original run recorded for the call just entered; null otherwise.
+   * @returns the recorded bytes, or null
+   */
+  recorded(): Uint8Array | null {
+    return this.#replay === null ? null : this.#replay.recorded;
   }
 
   /**
@@ -118,7 +135,7 @@ export class HostContext {
     const gate = this.gate;
     if (!gate.enter(id)) {
       const err = this.refusalError(id);
-      gate.exit(RESULT_REFUSED);
+      gate.exit(RESULT_REFUSED, refusalBytes(err.code));
       throw err;
     }
   }
@@ -134,7 +151,7 @@ export class HostContext {
       const code = this.refusalCode();
       const rule = gate.decision?.rule ?? null;
       const message = `${gate.syscalls.name(id)} refused by the ${code === 'POLICY_DENIED' || code === 'POLICY_RATE_LIMITED' ? 'policy' : 'kernel'}${rule === null ? '' : ` (rule ${rule})`}`;
-      gate.exit(RESULT_REFUSED);
+      gate.exit(RESULT_REFUSED, refusalBytes(code));
       throw new HostResultError({ code, message } satisfies HostErrorPayload);
     }
   }
@@ -148,7 +165,7 @@ export class HostContext {
   enterOrWasiError(id: number, errorCase: unknown): void {
     const gate = this.gate;
     if (!gate.enter(id)) {
-      gate.exit(RESULT_REFUSED);
+      gate.exit(RESULT_REFUSED, refusalBytes(this.refusalCode()));
       throw new HostResultError(errorCase);
     }
   }
@@ -159,11 +176,55 @@ export class HostContext {
    * @throws HostResultError always
    */
   serviceFailed(cause: unknown): never {
-    this.gate.exit(RESULT_FAILED);
     const code: ErrorCode = isForgeError(cause) ? cause.code : 'IO_ERROR';
     const message = isForgeError(cause) ? cause.message : 'the host service failed';
+    // The failure is recorded (JSON `{code, message}`) so a replay fails the guest's call the same way.
+    this.gate.exit(RESULT_FAILED, failureBytes(code, message));
     throw new HostResultError({ code, message } satisfies HostErrorPayload);
   }
+}
+
+/**
+ * During a replay, the JSON value the original run recorded for the call just entered.
+ * @param ctx - the host context
+ * @returns the parsed value, or undefined when not replaying (or nothing was recorded)
+ */
+export function recordedJson<T>(ctx: HostContext): T | undefined {
+  const bytes = ctx.recorded();
+  if (bytes === null) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  } catch {
+    throw new ForgeError('REPLAY_DIVERGED', 'the recorded result of this call is not the JSON the host writes');
+  }
+}
+
+/**
+ * The result bytes recorded for a host service failure: JSON `{ code, message }`.
+ * @param code - the error code the guest gets
+ * @param message - the message the guest gets
+ * @returns the bytes
+ */
+export function failureBytes(code: string, message: string): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ code, message }));
+}
+
+const refusals = new Map<string, Uint8Array>();
+
+/**
+ * The result bytes recorded for a refused call: its error code in UTF-8 (one shared array per code), so a
+ * replay gives the guest the same code the original run gave it (`POLICY_DENIED` and `POLICY_RATE_LIMITED`
+ * carry the same verdict).
+ * @param code - the refusal's error code
+ * @returns the code's bytes (do not modify)
+ */
+export function refusalBytes(code: string): Uint8Array {
+  let bytes = refusals.get(code);
+  if (bytes === undefined) {
+    bytes = new TextEncoder().encode(code);
+    refusals.set(code, bytes);
+  }
+  return bytes;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { ForgeError } from '@forgeone/common';
-import { HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, type HostContext } from './host.js';
+import { HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, refusalBytes, type HostContext } from './host.js';
 
 /** `wasi:io/error.error`: the error resource a stream's `last-operation-failed` carries. */
 export class IoError {
@@ -182,7 +182,7 @@ export class OutputStream {
     gate.args.path = this.#path;
     if (!gate.enter(this.#id)) {
       const failed = new IoError(this.#ctx.refusalCode(), `${gate.syscalls.name(this.#id)} refused`);
-      gate.exit(RESULT_REFUSED);
+      gate.exit(RESULT_REFUSED, refusalBytes(failed.code));
       throw new HostResultError({ tag: 'last-operation-failed', val: failed });
     }
     try {
@@ -310,7 +310,7 @@ export class InputStream {
     gate.args.path = this.#path;
     if (!gate.enter(this.#id)) {
       const failed = new IoError(this.#ctx.refusalCode(), `${gate.syscalls.name(this.#id)} refused`);
-      gate.exit(RESULT_REFUSED);
+      gate.exit(RESULT_REFUSED, refusalBytes(failed.code));
       throw new HostResultError({ tag: 'last-operation-failed', val: failed });
     }
     let bytes: Uint8Array | null;

@@ -1,9 +1,9 @@
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { ForgeError } from '@forgeone/common';
 import type { DirGrant, NetGrant } from '../capabilities.js';
 import { canonicalHost } from '../gate/canonical.js';
 import { Descriptor, DirectoryEntryStream, createComponentFilesystem } from './filesystem.js';
-import { ComponentExit, HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, type HostContext } from './host.js';
+import { ComponentExit, HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, recordedJson, type HostContext } from './host.js';
 import { InputStream, IoError, OutputStream, Pollable, pollList, type ByteSink, type ByteSource } from './io.js';
 
 /** A directory granted to the guest (the lead's `DirGrant` from capabilities). */
@@ -60,6 +60,25 @@ export interface WasiHostOptions {
   readonly random: (into: Uint8Array) => void;
   /** Registers a clean-up to run when the container's imports are disposed (host descriptors). */
   readonly onDispose: (fn: () => void) => void;
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * What the record keeps of `get-environment`: the SHA3-256 of the pairs (each name and value as UTF-8,
+ * NUL-terminated), never the values, which may be secrets.
+ * @param env - the pairs, in the order the guest sees them
+ * @returns 32 bytes
+ */
+export function environmentDigest(env: readonly (readonly [string, string])[]): Uint8Array {
+  const h = createHash('sha3-256');
+  for (const [k, v] of env) {
+    h.update(k, 'utf8');
+    h.update('\0');
+    h.update(v, 'utf8');
+    h.update('\0');
+  }
+  return new Uint8Array(h.digest());
 }
 
 /** Most random bytes one call may ask for. */
@@ -132,20 +151,26 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
 
   return {
     'wasi:cli/environment': {
+      // The environment may hold secrets: the record keeps its SHA3-256 (a replay must be given the same
+      // environment, and diverges here when it was not); arguments and the cwd are recorded as JSON.
       getEnvironment(): [string, string][] {
         ctx.enterOrTrap(ID.env);
-        gate.exit(RESULT_OK);
-        return o.env.map(([k, v]) => [k, v]);
+        const env = o.env.map(([k, v]): [string, string] => [k, v]);
+        gate.exit(RESULT_OK, environmentDigest(env));
+        return env;
       },
       getArguments(): string[] {
         ctx.enterOrTrap(ID.args);
-        gate.exit(RESULT_OK);
-        return [...o.args];
+        const args = recordedJson<string[]>(ctx)?.map(String) ?? [...o.args];
+        gate.exit(RESULT_OK, textEncoder.encode(JSON.stringify(args)));
+        return args;
       },
       initialCwd(): string | undefined {
         ctx.enterOrTrap(ID.cwd);
-        gate.exit(RESULT_OK);
-        return o.cwd;
+        const rec = recordedJson<{ cwd: string | null }>(ctx);
+        const cwd = rec === undefined ? o.cwd : (rec.cwd ?? undefined);
+        gate.exit(RESULT_OK, textEncoder.encode(JSON.stringify({ cwd: cwd ?? null })));
+        return cwd;
       },
     },
     'wasi:cli/exit': {
