@@ -113,6 +113,8 @@ export const ErrorCodes = {
   BOOT_RECOVERY_MODE: { description: 'The kernel booted into recovery mode; only diagnostics and recovery actions are open.', status: 503, retryable: false },
   BOOT_GOLDEN_INVALID: { description: 'The golden measurements are malformed or not signed by a threshold of the boot role.', status: 400, retryable: false },
   BOOT_QUOTE_INVALID: { description: 'A boot quote does not verify: bad signature, wrong key, or an event log that does not replay to it.', status: 400, retryable: false },
+  // diagnostics
+  SELFTEST_FAILED: { description: 'A self-test failed or could not run; the kernel runs degraded.', status: 503, retryable: false },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** Every stable error code. */

@@ -12,3 +12,4 @@ export * from './wasi/index.js';
 export * from './component/index.js';
 export * from './runtime/index.js';
 export * from './replay/index.js';
+export * from './snapshot/index.js';

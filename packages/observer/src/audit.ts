@@ -27,6 +27,7 @@ export const AUDIT_KINDS = Object.freeze([
   'termination',
   'config.changed',
   'api.action',
+  'selftest',
 ] as const);
 
 /** A kind of kernel event. */

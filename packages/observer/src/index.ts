@@ -84,3 +84,4 @@ export { VERDICT_RULES, explainTrace } from './explain.js';
 export type { TraceVerdict, ExplainOptions, TouchedItem, DenialGroup, TraceExplanationJson, TraceExplanation } from './explain.js';
 export { PROMETHEUS_CONTENT_TYPE, GATE_LATENCY_BUCKETS, TRACER_NAME, createMetrics, createTelemetry } from './telemetry.js';
 export type { Metrics, MetricsOptions, RunSpanInfo, RunEnd, RunTelemetry, TelemetryOptions, Telemetry } from './telemetry.js';
+export * from './snapshot.js';
