@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The ForgeOne demo: the signed sample plugin (plugins/hello, built and signed with the dev keys by `pnpm build`)
+# The ForgeOne demo: first the reference app (`forgeone demo`: measured boot, hello and rogue side by side in
+# sandboxes, rogue quarantined and terminated while hello finishes, both runs explained, traces verified, hello
+# replayed), then the signed sample plugin (plugins/hello, built and signed with the dev keys by `pnpm build`)
 # verified and run behind the gate in a worker sandbox, its signed execution trace verified offline, a tampered
 # trace caught at the altered line, the hostile plugin (plugins/rogue) refused, capped and killed; then the
 # package workflow: signing keys, a 3-of-5 trust root, a package built, signed, inspected and verified, and two
@@ -50,6 +52,9 @@ cd "$ROOT"
 rm -rf "$D"
 mkdir -p "$D/keys"
 DEV_ROOT=.forgeone-dev/trust-root.json
+
+step "The reference app: boot a kernel, run hello and rogue side by side, explain and verify both runs"
+forgeone demo --home "$D/home" || problem "forgeone demo failed"
 
 step "Verify the signed sample plugin against the dev trust root (made by tooling/dev-keys during the build)"
 forgeone pkg verify plugins/hello/dist/hello.forgepkg --trust-root "$DEV_ROOT" || problem "hello.forgepkg did not verify"

@@ -2,11 +2,14 @@ import { Command, Option } from 'commander';
 import type { CryptoProviderName } from '@forgeone/crypto';
 import pkg from '../package.json' with { type: 'json' };
 import { registerAudit } from './commands/audit.js';
+import { registerDemo } from './commands/demo.js';
 import { registerExec } from './commands/exec.js';
+import { registerHeatmap } from './commands/heatmap.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerPkg } from './commands/pkg.js';
 import { registerPlugin } from './commands/plugin.js';
 import { registerRun } from './commands/run.js';
+import { registerSelftest } from './commands/selftest.js';
 import { registerTrace } from './commands/trace.js';
 import { registerTrust } from './commands/trust.js';
 import type { Context } from './context.js';
@@ -78,5 +81,8 @@ export function buildProgram(ctx: Context): Command {
   registerExec(program, ctx);
   registerTrace(program, ctx);
   registerAudit(program, ctx);
+  registerSelftest(program, ctx);
+  registerHeatmap(program, ctx);
+  registerDemo(program, ctx);
   return program;
 }

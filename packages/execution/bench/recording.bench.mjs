@@ -1,0 +1,132 @@
+// pnpm bench (recording part, issue 5): the run time of a call-heavy guest with recording on against
+// recording off, in one run, interleaved, median of rounds. The guest is bench/fixtures/loop.wat: a
+// component whose core loop calls forgeone:host imports directly, so almost all of its time is host calls —
+// the worst case for recording. Three columns over the same transpiled component and the same compiled
+// policy (the gate decides every call in all three):
+//   off    — Gate without a recorder;
+//   on     — Gate + RingRecorder (what a sandboxed guest's thread does: fixed fields into a Float64Array,
+//            argument and result bytes into an arena, a block handed over every 256 calls);
+//   sealed — as `on`, and every block is also decoded and sealed into the execution DNA (SHA3-256 chain,
+//            signed checkpoints, memory store) on the same thread. In the sandbox this work runs on the
+//            kernel's thread, not the guest's; the column shows what it would cost inline.
+// Goal (issue 5): on/off ≤ 1.10×.   node bench/recording.bench.mjs [--quick] [--n=N] [--rounds=R]
+import { readFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KNOWN_SYSCALLS, SyscallTable, createIdentity, trustVector } from '@forgeone/common';
+import { NodeCryptoProvider, SigningKey } from '@forgeone/crypto';
+import { createTraceWriter } from '@forgeone/observer';
+import { createMemoryStore } from '@forgeone/store';
+import { compilePolicy, parsePolicy } from '@forgeone/trust';
+import { Gate, RingRecorder, buildComponentImports, createCoarseClock, createMemoryServices, decodeBlock, transpileComponent } from '../dist/index.js';
+
+const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const quick = process.argv.includes('--quick');
+const N = Number(arg('n') ?? (quick ? 100_000 : 500_000));
+const ROUNDS = Number(arg('rounds') ?? (quick ? 3 : 7));
+const here = fileURLToPath(new URL('.', import.meta.url));
+const { parse } = await import('@bytecodealliance/jco');
+const loaded = await transpileComponent(await parse(await readFile(join(here, 'fixtures/loop.wat'), 'utf8')), { cacheDir: join(tmpdir(), 'forgeone-bench-components', 'jco') });
+
+const { policy } = parsePolicy(`
+apiVersion: forgeone.policy/v1
+name: bench-recording
+version: 1
+defaultAction: deny
+root: base
+nodes:
+  base:
+    rules:
+      - { id: time, action: allow, syscalls: ["forgeone:time/now"] }
+      - { id: log, action: allow, syscalls: ["forgeone:log/write"] }
+`);
+const syscalls = new SyscallTable(KNOWN_SYSCALLS);
+const identity = createIdentity({ subject: 'plugin:bench', trust: trustVector('Verified') });
+const program = compilePolicy(policy, { identity, syscalls });
+const decide = { mode: 'enforce', decide: (id, ctx) => program.decide(id, ctx) };
+const clock = createCoarseClock();
+let sink = 0;
+const services = { ...createMemoryServices(), log: (level, message) => void (sink = (sink + level.length + message.length) | 0) };
+
+const crypto = new NodeCryptoProvider();
+const kernelKey = SigningKey.generate(crypto);
+let traces = 0;
+let pending = [];
+async function sealedRecorder() {
+  const writer = await createTraceWriter({
+    store: createMemoryStore(),
+    crypto,
+    signingKey: kernelKey,
+    header: { traceId: `bench-${traces++}`, containerId: 'ctr-bench', identity, package: { name: 'loop', version: '1.0.0', hash: 'sha3-256:bench' }, policy: { name: policy.name, version: policy.version } },
+  });
+  const ring = new RingRecorder({ onBlock: (block) => pending.push(writer.append(decodeBlock(block, syscalls))) });
+  return { ring, writer };
+}
+
+const columns = {
+  off: () => ({ gate: new Gate({ syscalls, policy: decide, now: clock.now }) }),
+  on: () => {
+    const ring = new RingRecorder({ onBlock: () => undefined });
+    return { gate: new Gate({ syscalls, policy: decide, now: clock.now, recorder: ring }), ring };
+  },
+  sealed: async () => {
+    const { ring, writer } = await sealedRecorder();
+    return { gate: new Gate({ syscalls, policy: decide, now: clock.now, recorder: ring }), ring, writer };
+  },
+};
+
+const names = { now: 'loopNow', log: 'loopLog' };
+// One instance per column, reused by every round (as a serving container is); the sealed column's trace
+// grows across rounds.
+const instances = {};
+for (const [column, make] of Object.entries(columns)) {
+  const c = await make();
+  instances[column] = { ...c, exports: loaded.instantiate(buildComponentImports({ gate: c.gate, services })) };
+}
+async function timeOne(column, mode) {
+  const c = instances[column];
+  pending = [];
+  const before = c.gate.sequence;
+  const t0 = process.hrtime.bigint();
+  c.exports[names[mode]](N);
+  if (c.ring !== undefined) c.ring.flush();
+  if (c.writer !== undefined) await Promise.all(pending);
+  const ns = Number(process.hrtime.bigint() - t0) / N;
+  if (c.gate.sequence - before !== N) throw new Error(`${column} ${mode}: ${c.gate.sequence - before} calls crossed the gate, expected ${N}`);
+  return ns;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const samples = new Map();
+for (const mode of Object.keys(names)) for (const column of Object.keys(columns)) await timeOne(column, mode); // warm-up
+for (let r = 0; r < ROUNDS; r++) {
+  for (const mode of Object.keys(names)) {
+    for (const column of Object.keys(columns)) {
+      const key = `${mode}/${column}`;
+      if (!samples.has(key)) samples.set(key, []);
+      samples.get(key).push(await timeOne(column, mode));
+    }
+  }
+}
+console.log(`\nrecording on vs off: loop.wat, ${N.toLocaleString()} calls per run, median of ${ROUNDS} interleaved rounds; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+const rows = [];
+for (const [label, mode] of [['time.now (no argument)', 'now'], ['log.write (string argument)', 'log']]) {
+  const m = (c) => median(samples.get(`${mode}/${c}`));
+  const best = (c) => Math.min(...samples.get(`${mode}/${c}`));
+  rows.push({
+    call: label,
+    'off ns/call': m('off').toFixed(1),
+    'on ns/call': m('on').toFixed(1),
+    'sealed ns/call': m('sealed').toFixed(1),
+    'on/off': `${(m('on') / m('off')).toFixed(2)}×`,
+    'on/off (best rounds)': `${(best('on') / best('off')).toFixed(2)}×`,
+    'sealed/off (inline)': `${(m('sealed') / m('off')).toFixed(2)}×`,
+  });
+}
+console.table(rows);
+const worst = Math.max(...rows.map((r) => Number(r['on/off'].slice(0, -1))));
+console.log(`recording overhead on the guest's thread: ${worst.toFixed(2)}× — goal ≤ 1.10×: ${worst <= 1.1 ? 'met' : 'NOT met'}`);
+await instances.sealed.writer.stop({ outcome: 'returned' });
+await clock.stop();
+if (sink === 42) console.log('');

@@ -1,0 +1,245 @@
+import type { Clock, TrustLevelName } from '@forgeone/common';
+import type { KernelConfig, KernelConfigInput } from '@forgeone/config';
+import type { BootResult, ContainerRecord, ContainerRegistry, MeasurementInput, PriorityClass, RecoveryReport, RestartPolicy, Scheduler, SchedulerPolicy } from '@forgeone/core';
+import type { CryptoProvider, SigningKey, TrustRootDocument } from '@forgeone/crypto';
+import type { ReplayReport, RunOutcome, SandboxPool } from '@forgeone/execution';
+import type { AnomalyFlag, AuditLog, Metrics, Telemetry, TraceCallRecord, TraceExplanation, TraceSummary } from '@forgeone/observer';
+import type { Store } from '@forgeone/store';
+import type { Redzone } from '@forgeone/trust';
+
+/** What the kernel asks of an anomaly detector (`@forgeone/diagnostics` detectors fit). */
+export interface KernelAnomalyDetector {
+  /**
+   * Score a finished run of a package.
+   * @param records - the run's call records
+   * @param key - the package
+   * @returns a score in [0, 1] and flags for the trace summary
+   */
+  score(records: readonly TraceCallRecord[], key: { readonly packageName: string; readonly packageVersion: string }): { readonly score: number; readonly flags: readonly AnomalyFlag[] } | Promise<{ readonly score: number; readonly flags: readonly AnomalyFlag[] }>;
+}
+
+/** Options of the measured boot. */
+export interface KernelBootOptions {
+  /** Extra inputs to measure (the kernel measures its own packages, the config, the policy and the trust root). */
+  readonly inputs?: readonly MeasurementInput[];
+  /** Signed golden measurements (a document, or a path); without them the boot verdict is `unknown`. */
+  readonly golden?: unknown;
+  /** Path of the golden measurements file; default `<home>/golden.json` when it exists. */
+  readonly goldenPath?: string;
+  /** Measure the kernel's own package files (default true). */
+  readonly measureKernel?: boolean;
+}
+
+/**
+ * Options of {@link createKernel}. Only the trust root is required; every subsystem has a default and can be
+ * replaced by another implementation of its interface.
+ */
+export interface KernelOptions {
+  /** The trust anchor: a trust root document, or the path of its file. */
+  readonly trustRoot: TrustRootDocument | string;
+  /** The kernel's home: the file store lives in `<home>/state`, golden values in `<home>/golden.json`. Without it (and without `store`) state is in memory. */
+  readonly home?: string;
+  /** The kernel config (defaults for every field); it is measured at boot. */
+  readonly config?: KernelConfigInput;
+  /** The kernel policy (YAML or JSON text); default {@link DEFAULT_KERNEL_POLICY}. It is measured at boot. */
+  readonly policy?: string;
+  /** The kernel's signing key (traces, audit log, boot quote); default: kept in `<home>/kernel.key`, or a new one per process without a home. */
+  readonly kernelKey?: SigningKey;
+  /** Boot options. */
+  readonly boot?: KernelBootOptions;
+  /** Crypto provider; default node:crypto. */
+  readonly crypto?: CryptoProvider;
+  /** Store; default a file store in `<home>/state`, or a memory store. */
+  readonly store?: Store;
+  /** Clock; default the system clock. */
+  readonly clock?: Clock;
+  /** Container registry; default `createContainerRegistry` over the store. */
+  readonly registry?: ContainerRegistry;
+  /** Scheduler; default `createScheduler` with one local node sized by the config. */
+  readonly scheduler?: Scheduler;
+  /** Scheduler policy for the default scheduler. */
+  readonly schedulerPolicy?: SchedulerPolicy;
+  /** Anomaly detector scoring each finished run; default none. */
+  readonly anomalyDetector?: KernelAnomalyDetector;
+  /** Sandbox pool; default `createSandboxPool` sized by the config (created at the first launch). */
+  readonly pool?: SandboxPool;
+  /** Audit log; default `createAuditLog` over the store. */
+  readonly audit?: AuditLog;
+  /** Red zone; default `createRedzone`. */
+  readonly redzone?: Redzone;
+  /** Telemetry; default `createTelemetry` with Prometheus metrics. */
+  readonly telemetry?: Telemetry;
+  /** Transpile cache directory; default `<home>/cache`, or a private per-user directory. */
+  readonly cacheDir?: string;
+}
+
+/** What to launch. */
+export interface LaunchRequest {
+  /** A signed `.forgepkg` (verified against the trust root before anything runs). */
+  readonly package: Uint8Array;
+  /** The input of the plugin's `run`; default the empty string. */
+  readonly input?: string;
+  /** Who runs it; default `plugin:<package name>`. */
+  readonly subject?: string;
+  /** Tenant; default `default`. */
+  readonly tenant?: string;
+  /** Trust level of the identity; default `Verified`. `Compromised` never runs. */
+  readonly trust?: TrustLevelName;
+  /** Priority class; default `normal`. */
+  readonly priority?: PriorityClass;
+  /** Resources to reserve; default 64 MiB and one CPU slot. */
+  readonly resources?: { readonly memoryMb?: number; readonly cpuSlots?: number };
+  /** What happens after a kernel restart; default `never`. */
+  readonly restartPolicy?: RestartPolicy;
+  /** CPU budget of the run in ms; default the config's. */
+  readonly cpuBudgetMs?: number;
+  /** A container name; default the package name. */
+  readonly name?: string;
+}
+
+/** The end of a container's run. */
+export interface ContainerReport {
+  /** Container id. */
+  readonly id: string;
+  /** Trace id of its execution DNA. */
+  readonly traceId: string;
+  /** The final lifecycle record. */
+  readonly record: ContainerRecord;
+  /** What `run` returned, or null when the run failed. */
+  readonly outcome: RunOutcome | null;
+  /** The failure, or null. */
+  readonly error: { readonly code: string; readonly message: string } | null;
+  /** Lines the guest logged (`[level] message`). */
+  readonly logs: readonly string[];
+  /** The trace summary (integrity, denials, flags). */
+  readonly summary: TraceSummary;
+  /** The explanation of the run (text and JSON). */
+  readonly explanation: TraceExplanation;
+}
+
+/** A launched container. */
+export interface ContainerHandle {
+  /** Container id. */
+  readonly id: string;
+  /** Trace id. */
+  readonly traceId: string;
+  /** Resolves once the scheduler admitted it and it started. */
+  readonly started: Promise<void>;
+  /** Settles when the run ended: the guest's failures are in the report; it rejects only when the kernel itself fails (store, audit). */
+  readonly done: Promise<ContainerReport>;
+  /** The current lifecycle record. */
+  record(): ContainerRecord | undefined;
+}
+
+/** The kernel: one working system. */
+export interface Kernel {
+  /** The boot result (verdict, mode, quote). */
+  readonly boot: BootResult;
+  /** The config in force. */
+  readonly config: KernelConfig;
+  /** What the restart recovery found. */
+  readonly recovered: RecoveryReport;
+  /** The crypto provider. */
+  readonly crypto: CryptoProvider;
+  /** The store. */
+  readonly store: Store;
+  /** The audit log. */
+  readonly audit: AuditLog;
+  /** The container registry. */
+  readonly registry: ContainerRegistry;
+  /** The scheduler. */
+  readonly scheduler: Scheduler;
+  /** The red zone. */
+  readonly redzone: Redzone;
+  /** Telemetry. */
+  readonly telemetry: Telemetry;
+  /** Prometheus metrics (also behind `telemetry`). */
+  readonly metrics: Metrics | undefined;
+  /** The kernel's public signing key (verifies its traces, audit log and boot quote). */
+  readonly kernelKey: SigningKey;
+  /**
+   * Launch a plugin: verify its package, check boot and identity, admit it through the scheduler, run it in a
+   * sandbox with its execution DNA recorded.
+   * @param request - what to launch
+   * @returns the handle
+   * @throws ForgeError `BOOT_RECOVERY_MODE`, a package verification code, `IDENTITY_COMPROMISED`, `INVALID_ARGUMENT`
+   */
+  launch(request: LaunchRequest): Promise<ContainerHandle>;
+  /**
+   * A launched container of this kernel process.
+   * @param id - container id
+   * @returns the handle, or undefined
+   */
+  get(id: string): ContainerHandle | undefined;
+  /**
+   * Move a running container to the red zone: its next call blocks; evidence is kept; audited; a signed
+   * trace checkpoint is written.
+   * @param id - container id
+   * @param reason - why
+   */
+  quarantine(id: string, reason: string): Promise<void>;
+  /**
+   * Release a quarantined container: its blocked call continues to its decision.
+   * @param id - container id
+   */
+  release(id: string): Promise<void>;
+  /**
+   * Terminate a container: its blocked call is refused and the worker stopped.
+   * @param id - container id
+   * @param reason - why
+   */
+  terminate(id: string, reason: string): Promise<void>;
+  /**
+   * Export the execution DNA of a container (JSON lines, verifiable offline with the kernel key).
+   * @param id - container id
+   * @returns the trace file text
+   */
+  exportTrace(id: string): Promise<string>;
+  /**
+   * Replay a finished container from its trace and its package.
+   * @param id - container id
+   * @returns the replay report
+   */
+  replay(id: string): Promise<ReplayReport>;
+  /**
+   * Decide and record a call made on behalf of an embedded (in-process, trusted) workload: the prelude's
+   * `secureSyscall`. The call crosses a gate with the kernel policy for `subject` and is recorded in that
+   * subject's session trace; `perform` runs only when allowed.
+   * @param subject - who calls
+   * @param syscall - the syscall name
+   * @param args - canonical arguments
+   * @param perform - the host operation
+   * @returns the verdict and, when allowed, what `perform` returned
+   */
+  secureSyscall<T>(subject: string, syscall: string, args: SyscallArgs, perform?: () => T): Promise<SecureSyscallResult<T>>;
+  /** Stop every container, close the pool, the clock and the store. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/** Canonical arguments of {@link Kernel.secureSyscall}. */
+export interface SyscallArgs {
+  /** A guest path (canonicalised before matching). */
+  readonly path?: string;
+  /** A host (lowercased before matching). */
+  readonly host?: string;
+  /** A port. */
+  readonly port?: number;
+  /** A size in bytes. */
+  readonly size?: number;
+  /** Other canonical detail. */
+  readonly detail?: string;
+}
+
+/** The result of {@link Kernel.secureSyscall}. */
+export interface SecureSyscallResult<T> {
+  /** Whether the call was performed. */
+  readonly allowed: boolean;
+  /** The verdict. */
+  readonly verdict: string;
+  /** The deciding rule, or null. */
+  readonly rule: string | null;
+  /** The refusal code, or null. */
+  readonly code: string | null;
+  /** What `perform` returned, when allowed. */
+  readonly value?: T;
+}
