@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ForgeError, KNOWN_SYSCALLS, SyscallTable, createIdentity, newId, systemClock, toForgeError, trustVector, type TrustLevelName } from '@forgeone/common';
-import { parseConfig, type KernelConfig } from '@forgeone/config';
+import { createFileConfigSource, parseConfig, type ConfigSource, type KernelConfig } from '@forgeone/config';
+import { builtinSelfTests, createSelfTestRegistry, sandboxSelfTests, type SelfTestReport } from '@forgeone/diagnostics';
 import {
   assertWorkloadsAllowed,
   createBoot,
@@ -40,8 +41,8 @@ import {
 } from '@forgeone/execution';
 import { createAuditLog, createMetrics, createTelemetry, createTraceWriter, explainTrace, exportTrace, parseTrace, verifyTrace, type AuditLog, type TraceCallRecord, type TraceWriter } from '@forgeone/observer';
 import { createFileStore, createMemoryStore, type Store } from '@forgeone/store';
-import { compilePolicy, createRedzone, parsePolicy, type Policy } from '@forgeone/trust';
-import type { ContainerHandle, ContainerReport, Kernel, KernelOptions, LaunchRequest, SecureSyscallResult, SyscallArgs } from './types.js';
+import { createPolicyEngine, createRedzone, parsePolicy, type Policy } from '@forgeone/trust';
+import type { ContainerHandle, ContainerReport, Kernel, KernelEvent, KernelOptions, LaunchRequest, SecureSyscallResult, SyscallArgs } from './types.js';
 
 /**
  * The kernel's default policy: what any plugin may do once its package requested it (the package's
@@ -69,6 +70,13 @@ nodes:
 /** Denials after which the kernel moves a container to the red zone (it sees them block by block). */
 export const QUARANTINE_AFTER_DENIALS = 5;
 
+// Sandbox canaries of the self-test (WASI preview1 modules, assembled from WAT with wabt):
+// (module (memory 1) (func (export "_start") (loop (br 0))))
+const SPIN_CANARY = 'AGFzbQEAAAABBAFgAAADAgEABQMBAAEHEwIGbWVtb3J5AgAGX3N0YXJ0AAAKCQEHAANADAALCw==';
+// _start: proc_exit(environ_sizes_get(0, 4)) — asks for the environment, which no canary is granted.
+const HOSTILE_CANARY =
+  'AGFzbQEAAAABDgNgAn9/AX9gAX8AYAAAAk8CFndhc2lfc25hcHNob3RfcHJldmlldzERZW52aXJvbl9zaXplc19nZXQAABZ3YXNpX3NuYXBzaG90X3ByZXZpZXcxCXByb2NfZXhpdAABAwIBAgUDAQABBxMCBm1lbW9yeQIABl9zdGFydAACCgwBCgBBAEEEEAAQAQs=';
+
 /** Calls per record block of kernel containers: small, so the kernel sees a hostile guest early. */
 const RECORD_BLOCK_SIZE = 8;
 
@@ -84,6 +92,7 @@ interface Live {
   quarantined: boolean;
   redzoneId: string | undefined;
   handle: ContainerHandle;
+  markStarted: () => void;
 }
 
 const KERNEL_PACKAGES = ['@forgeone/common', '@forgeone/crypto', '@forgeone/trust', '@forgeone/store', '@forgeone/observer', '@forgeone/execution', '@forgeone/core', '@forgeone/config'];
@@ -127,17 +136,50 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   if (home !== undefined) mkdirSync(home, { recursive: true, mode: 0o700 });
   const store: Store = options.store ?? (home === undefined ? createMemoryStore() : await createFileStore({ dir: join(home, 'state') }));
   const kernelKey = options.kernelKey ?? (await homeKey(home, crypto));
-  const config: KernelConfig = parseConfig(options.config ?? {});
   const policyText = options.policy ?? DEFAULT_KERNEL_POLICY;
   const policy: Policy = parsePolicy(policyText).policy;
   const trustRootBytes = typeof options.trustRoot === 'string' ? readFileSync(options.trustRoot) : new TextEncoder().encode(JSON.stringify(options.trustRoot));
   const trustRoot: TrustRootDocument = parseTrustRoot(crypto, JSON.parse(new TextDecoder().decode(trustRootBytes)) as unknown);
   const audit: AuditLog = options.audit ?? (await createAuditLog({ store, crypto, signingKey: kernelKey, clock }));
+  const listeners = new Set<(e: KernelEvent) => void>();
+  const emit = (e: KernelEvent): void => {
+    for (const l of listeners) {
+      try {
+        l(e);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  };
+  let config: KernelConfig;
+  let configSource: ConfigSource | undefined;
+  let configBytes: Uint8Array;
+  if (options.configFile !== undefined) {
+    configBytes = readFileSync(options.configFile);
+    configSource = createFileConfigSource({
+      path: options.configFile,
+      trustRoot,
+      crypto,
+      audit: async (e) => {
+        await audit.append({ kind: 'config.changed', subject: 'config', actor: 'kernel', details: { decision: e.kind === 'config.change' ? 'accepted' : 'rejected', version: e.version, previous: e.previous, ...(e.code === undefined ? {} : { code: e.code }) } });
+        emit({ type: 'config.changed', version: e.version ?? 0, accepted: e.kind === 'config.change', ...(e.code === undefined ? {} : { code: e.code }), time: clock.now() });
+      },
+      onChange: (next) => {
+        config = next;
+      },
+    });
+    config = await configSource.load();
+    if (options.watchConfig !== false) configSource.watch();
+  } else {
+    config = parseConfig(options.config ?? {});
+    configBytes = new TextEncoder().encode(JSON.stringify(config));
+  }
 
   // Measured boot: the trust root, the config, the policy, the kernel's own packages, and extra inputs.
   const inputs: MeasurementInput[] = [
-    { name: 'config', kind: 'config', source: { bytes: new TextEncoder().encode(JSON.stringify(config)) } },
+    { name: 'config', kind: 'config', source: { bytes: configBytes } },
     { name: 'policy', kind: 'policy', source: { bytes: new TextEncoder().encode(policyText) } },
+    ...installedPackages(home),
     ...(options.boot?.measureKernel === false ? [] : await kernelInputs(kernelPackageDirs())),
     ...(options.boot?.inputs ?? []),
   ];
@@ -168,6 +210,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       agingMs: config.scheduler.agingMs,
     });
   const redzone = options.redzone ?? createRedzone({ clock });
+  const engine = createPolicyEngine({ provider: crypto, trustRoot, initial: policy, clock });
   const metrics = createMetrics();
   const telemetry = options.telemetry ?? createTelemetry({ metrics });
   const verifier = createPackageVerifier({ provider: crypto, trustRoot, clock });
@@ -192,6 +235,18 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const live = new Map<string, Live>();
   const waiting = new Map<string, () => void>();
   let closed = false;
+  let degraded = false;
+  const state = (id: string, status: string, reason?: string): void => emit({ type: 'container.state', id, status, ...(reason === undefined ? {} : { reason }), time: clock.now() });
+
+  // A policy change (a signed bundle installed, a tightening, a revert) is audited and reaches running
+  // containers at once: their next call decides with it.
+  engine.onChange((change) => {
+    void audit
+      .append({ kind: 'policy.changed', subject: engine.policy.name, actor: change.actor, details: { change: change.kind, version: change.version, revision: change.revision, ...(change.tightening === undefined ? {} : { tightening: change.tightening.id, action: change.tightening.action }) } })
+      .catch(() => undefined);
+    emit({ type: 'policy.changed', version: change.version, revision: change.revision, kind: change.kind, time: clock.now() });
+    for (const l of live.values()) l.container?.updatePolicy({ document: engine.policy, tightenings: engine.tightenings });
+  });
 
   const pump = (): void => {
     const tick = scheduler.tick();
@@ -223,6 +278,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     await registry.quarantine(id, { message: reason, code: 'CONTAINER_QUARANTINED' });
     await l.writer.checkpoint('quarantine');
     await audit.append({ kind: 'quarantine', subject: id, actor: 'kernel', details: { reason, traceId: l.traceId, calls: l.records.length, denials: l.denials } });
+    emit({ type: 'quarantine', id, reason, time: clock.now() });
+    state(id, 'quarantined', reason);
   };
 
   const release = async (id: string): Promise<void> => {
@@ -235,6 +292,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     await registry.resume(id, { message: 'released from the red zone' });
     l.container?.release();
     await audit.append({ kind: 'release', subject: id, actor: 'kernel', details: { traceId: l.traceId } });
+    emit({ type: 'release', id, time: clock.now() });
+    state(id, 'running', 'released');
   };
 
   const terminate = async (id: string, reason: string): Promise<void> => {
@@ -251,7 +310,10 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     l.records.push(...records);
     let quarantineVerdict: CallRecord | undefined;
     for (const r of records) {
-      if (!r.allowed) l.denials++;
+      if (!r.allowed) {
+        l.denials++;
+        emit({ type: 'denial', id: l.id, seq: r.seq, syscall: r.syscall, verdict: r.verdict, rule: r.rule, time: clock.now() });
+      }
       if (r.verdict === 'quarantine' && quarantineVerdict === undefined) quarantineVerdict = r;
     }
     if (l.quarantined) return;
@@ -266,6 +328,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     let outcome: RunOutcome | null = null;
     let failure: ForgeError | null = null;
     await registry.start(l.id);
+    state(l.id, 'running');
     try {
       const compiled = await prepareComponentModules(component, { maxMemoryBytes: config.sandbox.memoryLimitMb << 20, cacheDir });
       const kv = await store.kv(`kv/${manifest.name}`);
@@ -274,19 +337,23 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         id: l.id,
         runner: COMPONENT_RUNNER,
         data,
-        policy: { document: policy, identity: { subject, trust: trustVector(trust) }, mode: config.policy.mode },
+        policy: { document: engine.policy, identity: { subject, trust: trustVector(trust) }, mode: config.policy.mode, tightenings: engine.tightenings },
         handlers: componentBridgeHandlers({ kv, log: (level, message) => logs.push(`[${level}] ${message}`) }),
         onRecords: (block) => onRecords(l, decodeBlock(block, container.syscalls)),
         recordBlockSize: RECORD_BLOCK_SIZE,
         ...(request.cpuBudgetMs === undefined ? {} : { limits: { cpuTotalMs: request.cpuBudgetMs, cpuPerCallMs: request.cpuBudgetMs } }),
       });
       l.container = container;
-      const span = telemetry.startRun({ containerId: l.id, traceId: l.traceId, package: { name: manifest.name, version: manifest.version }, subject, policy: { name: policy.name, version: policy.version } });
+      l.markStarted();
+      if (closed) void container.terminate('kernel shutdown');
+      const span = telemetry.startRun({ containerId: l.id, traceId: l.traceId, package: { name: manifest.name, version: manifest.version }, subject, policy: { name: engine.policy.name, version: engine.policy.version } });
       try {
         outcome = (await container.result).value as RunOutcome;
       } catch (e) {
         failure = toForgeError(e);
       }
+      const stats = container.stats();
+      await registry.account(l.id, { cpuMs: Math.round(stats.guestMs), calls: stats.calls, denials: l.denials, memoryBytes: stats.memoryPages * 65536 }).catch(() => undefined);
       span.observe(l.records);
       span.end(failure === null ? { outcome: outcome?.ok === false ? 'error' : 'returned' } : { outcome: 'failed', error: failure });
     } catch (e) {
@@ -301,6 +368,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     let record;
     if (failure === null) record = await registry.markStopped(l.id, { message: outcome?.ok === false ? 'returned an error' : 'returned' });
     else record = await registry.fail(l.id, { code: failure.code, message: failure.message });
+    state(l.id, record.status, record.reason?.message);
     await audit.append({ kind: 'container.stopped', subject: l.id, actor: 'kernel', details: { status: record.status, traceId: l.traceId, calls: summary.records, denials: summary.denials, integrityMilli: summary.integrity, ...(failure === null ? {} : { code: failure.code }) } });
     const exported = await exportTrace(store, l.traceId);
     const verification = verifyTrace(exported, { trustedKeys: [kernelKey], crypto });
@@ -325,7 +393,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     const record = await registry.launch({
       package: { manifest: { name: manifest.name, version: manifest.version }, digest: verified.digest },
       identity,
-      policy: { name: policy.name, version: policy.version },
+      policy: { name: engine.policy.name, version: engine.policy.version },
       name: request.name ?? manifest.name,
       restartPolicy: request.restartPolicy ?? 'never',
       id: newId('ctr'),
@@ -343,7 +411,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         containerId: record.id,
         identity,
         package: { name: manifest.name, version: manifest.version, hash: `sha3-256:${verified.digest}` },
-        policy: { name: policy.name, version: policy.version },
+        policy: { name: engine.policy.name, version: engine.policy.version },
         invocation: { export: 'run', input },
       },
     });
@@ -358,12 +426,16 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       await writer.stop({ outcome: 'refused' });
       throw submitted.error;
     }
+    state(record.id, 'creating');
     await audit.append({ kind: 'container.launched', subject: record.id, actor: subject, details: { package: `${manifest.name}@${manifest.version}`, digest: verified.digest, traceId, priority: request.priority ?? 'normal' } });
     let admit!: () => void;
-    const started = new Promise<void>((resolve) => (admit = resolve));
-    const l: Live = { id: record.id, traceId, writer, records: [], verified, input, container: undefined, denials: 0, quarantined: false, redzoneId: undefined, handle: undefined as never };
+    const admitted = new Promise<void>((resolve) => (admit = resolve));
+    let markStarted!: () => void;
+    // Resolves when the sandbox runs the guest (or, if the run fails before that, when it ends).
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    const l: Live = { id: record.id, traceId, writer, records: [], verified, input, container: undefined, denials: 0, quarantined: false, redzoneId: undefined, handle: undefined as never, markStarted };
     live.set(record.id, l);
-    const done = started.then(() => run(l, request, subject, trust));
+    const done = admitted.then(() => run(l, request, subject, trust)).finally(markStarted);
     l.handle = { id: record.id, traceId, started, done, record: () => registry.get(record.id) };
     waiting.set(record.id, () => {
       waiting.delete(record.id);
@@ -380,10 +452,10 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     if (s === undefined) {
       const syscalls = new SyscallTable(KNOWN_SYSCALLS);
       const identity = createIdentity({ subject, trust: trustVector('Verified') });
-      const program = compilePolicy(policy, { identity, syscalls });
-      const writer = await createTraceWriter({ store, crypto, signingKey: kernelKey, header: { traceId: newId('trc'), containerId: `session:${subject}`.slice(0, 256), identity, package: { name: 'inline', version: '0.0.0', hash: 'none' }, policy: { name: policy.name, version: policy.version } } });
+      const program = engine.attach({ identity, syscalls }, config.policy.mode);
+      const writer = await createTraceWriter({ store, crypto, signingKey: kernelKey, header: { traceId: newId('trc'), containerId: `session:${subject}`.slice(0, 256), identity, package: { name: 'inline', version: '0.0.0', hash: 'none' }, policy: { name: engine.policy.name, version: engine.policy.version } } });
       const ring = new RingRecorder({ blockSize: 1, onBlock: (b) => void writer.append(decodeBlock(b, syscalls)) });
-      const gate = new Gate({ syscalls, policy: { mode: config.policy.mode, decide: (id, ctx) => program.decide(id, ctx) }, recorder: ring });
+      const gate = new Gate({ syscalls, policy: program, recorder: ring });
       s = { gate, ring, writer, syscalls };
       sessions.set(subject, s);
     }
@@ -403,6 +475,69 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     telemetry,
     metrics,
     kernelKey,
+    policy: engine,
+    get degraded() {
+      return degraded;
+    },
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    list: () => registry.list(),
+    async install(bytes) {
+      if (home === undefined) throw new ForgeError('INVALID_ARGUMENT', 'installing packages needs a kernel home');
+      const v = await verifyPackage(bytes);
+      const dir = join(home, 'packages');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, `${v.manifest.name}@${v.manifest.version}.forgepkg`), bytes, { mode: 0o600 });
+      return { name: v.manifest.name, version: v.manifest.version, digest: v.digest };
+    },
+    async pause(id) {
+      const l = live.get(id);
+      if (l?.container === undefined) throw new ForgeError('NOT_FOUND', `no running container ${id}`);
+      await registry.pause(id, { message: 'paused' });
+      l.container.quarantine();
+      state(id, 'paused');
+      await audit.append({ kind: 'api.action', subject: id, actor: 'kernel', details: { action: 'pause' } });
+    },
+    async resume(id) {
+      const l = live.get(id);
+      if (l?.container === undefined) throw new ForgeError('NOT_FOUND', `no running container ${id}`);
+      await registry.resume(id, { message: 'resumed' });
+      l.container.release();
+      state(id, 'running', 'resumed');
+      await audit.append({ kind: 'api.action', subject: id, actor: 'kernel', details: { action: 'resume' } });
+    },
+    async stop(id, stopOptions = {}) {
+      const l = live.get(id);
+      if (l === undefined) throw new ForgeError('NOT_FOUND', `no container ${id} in this kernel process`);
+      const graceMs = stopOptions.graceMs ?? 2000;
+      const current = registry.get(id)?.status;
+      if (current === 'running' || current === 'paused' || current === 'quarantined') {
+        await registry.stop(id, { graceMs, reason: { message: `stop requested (grace ${graceMs} ms)` } });
+        state(id, 'stopping');
+        if (current !== 'running') l.container?.release();
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([l.handle.done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
+      clearTimeout(timer);
+      if (!finished) await l.container?.terminate(`stopped: the grace period of ${graceMs} ms ended`);
+      return l.handle.done;
+    },
+    async selfTest(): Promise<SelfTestReport> {
+      const tests = createSelfTestRegistry({
+        clock,
+        audit: async (e) => void (await audit.append(e)),
+        onDegraded: () => {
+          degraded = true;
+        },
+      });
+      tests.registerAll(builtinSelfTests({ providers: [crypto], policy: true, store: { store }, clock, trustRoot }));
+      tests.registerAll(sandboxSelfTests(() => sandboxCanary(getPool(), engine.policy)));
+      const report = await tests.runAll();
+      if (report.degraded) degraded = true;
+      return report;
+    },
     launch,
     get: (id) => live.get(id)?.handle,
     quarantine,
@@ -457,6 +592,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       }
       await Promise.allSettled([...live.values()].map((l) => l.handle.done));
       for (const s of sessions.values()) await s.writer.stop({ outcome: 'returned' });
+      await configSource?.close();
       await pool?.close();
       await coarse?.stop();
       if (options.store === undefined) await store.close();
@@ -474,3 +610,43 @@ async function homeKey(home: string | undefined, crypto: CryptoProvider): Promis
   return key;
 }
 
+
+/**
+ * The packages installed in a kernel home, each a boot measurement.
+ * @param home - the kernel home
+ * @returns one input per `.forgepkg` in `<home>/packages`
+ */
+function installedPackages(home: string | undefined): MeasurementInput[] {
+  if (home === undefined) return [];
+  const dir = join(home, 'packages');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.forgepkg'))
+    .sort()
+    .map((f): MeasurementInput => ({ name: `package:${f}`, kind: 'package', source: { path: join(dir, f) } }));
+}
+
+/**
+ * The sandbox canaries: a spinning module must be killed for CPU, a module asking for what it was not
+ * granted must be denied.
+ * @param pool - the kernel's sandbox pool
+ * @param policy - the kernel policy
+ */
+async function sandboxCanary(pool: SandboxPool, policy: Policy): Promise<void> {
+  const bytes = (b64: string): Uint8Array => new Uint8Array(Buffer.from(b64, 'base64'));
+  const spin = pool.start({ runner: 'builtin:wasi-p1', data: { module: bytes(SPIN_CANARY) }, limits: { cpuTotalMs: 250, cpuPerCallMs: 250 } });
+  const spun = await spin.result.then(
+    () => 'returned',
+    (e: unknown) => toForgeError(e).code,
+  );
+  if (spun !== 'SANDBOX_CPU_EXCEEDED') throw new ForgeError('SELFTEST_FAILED', `the spinning canary was not stopped for CPU (${spun})`);
+  const records: CallRecord[] = [];
+  const hostile = pool.start({
+    runner: 'builtin:wasi-p1',
+    data: { module: bytes(HOSTILE_CANARY) },
+    policy: { document: policy, identity: { subject: 'selftest:canary' } },
+    onRecords: (b) => records.push(...decodeBlock(b, hostile.syscalls)),
+  });
+  await hostile.result.catch(() => undefined);
+  if (!records.some((r) => !r.allowed)) throw new ForgeError('SELFTEST_FAILED', `the hostile canary's request was not denied (${records.map((r) => `${r.syscall}:${r.verdict}`).join(', ') || 'no calls recorded'})`);
+}

@@ -5,7 +5,8 @@ import type { CryptoProvider, SigningKey, TrustRootDocument } from '@forgeone/cr
 import type { ReplayReport, RunOutcome, SandboxPool } from '@forgeone/execution';
 import type { AnomalyFlag, AuditLog, Metrics, Telemetry, TraceCallRecord, TraceExplanation, TraceSummary } from '@forgeone/observer';
 import type { Store } from '@forgeone/store';
-import type { Redzone } from '@forgeone/trust';
+import type { SelfTestReport } from '@forgeone/diagnostics';
+import type { PolicyEngine, Redzone } from '@forgeone/trust';
 
 /** What the kernel asks of an anomaly detector (`@forgeone/diagnostics` detectors fit). */
 export interface KernelAnomalyDetector {
@@ -71,7 +72,24 @@ export interface KernelOptions {
   readonly telemetry?: Telemetry;
   /** Transpile cache directory; default `<home>/cache`, or a private per-user directory. */
   readonly cacheDir?: string;
+  /**
+   * A signed config file (`@forgeone/config`, signed by the trust root's `config` role): used instead of
+   * `config`, measured at boot, and reloaded live when it changes — a new version is accepted only with a
+   * valid signature and a higher version; every decision is audited (`config.changed`).
+   */
+  readonly configFile?: string;
+  /** Watch `configFile` for changes (default true when it is given). */
+  readonly watchConfig?: boolean;
 }
+
+/** Something the kernel tells its listeners (the API's event stream). */
+export type KernelEvent =
+  | { readonly type: 'container.state'; readonly id: string; readonly status: string; readonly reason?: string; readonly time: number }
+  | { readonly type: 'denial'; readonly id: string; readonly seq: number; readonly syscall: string; readonly verdict: string; readonly rule: string | null; readonly time: number }
+  | { readonly type: 'quarantine'; readonly id: string; readonly reason: string; readonly time: number }
+  | { readonly type: 'release'; readonly id: string; readonly time: number }
+  | { readonly type: 'policy.changed'; readonly version: number; readonly revision: number; readonly kind: string; readonly time: number }
+  | { readonly type: 'config.changed'; readonly version: number; readonly accepted: boolean; readonly code?: string; readonly time: number };
 
 /** What to launch. */
 export interface LaunchRequest {
@@ -155,8 +173,52 @@ export interface Kernel {
   readonly telemetry: Telemetry;
   /** Prometheus metrics (also behind `telemetry`). */
   readonly metrics: Metrics | undefined;
-  /** The kernel's public signing key (verifies its traces, audit log and boot quote). */
+  /** The kernel's signing key (its public half verifies the traces, the audit log and the boot quote). */
   readonly kernelKey: SigningKey;
+  /** The policy engine: the signed policy in force, live tightenings (applied to running containers too). */
+  readonly policy: PolicyEngine;
+  /** Whether a self-test failed (the kernel keeps running, marked degraded). */
+  readonly degraded: boolean;
+  /**
+   * Subscribe to kernel events.
+   * @param listener - called for each event (must not throw)
+   * @returns unsubscribe
+   */
+  onEvent(listener: (event: KernelEvent) => void): () => void;
+  /**
+   * Containers known to the registry (this process's and recovered ones).
+   * @returns their records
+   */
+  list(): readonly ContainerRecord[];
+  /**
+   * Verify and keep a package in `<home>/packages` (measured at every later boot).
+   * @param bytes - the `.forgepkg`
+   * @returns name, version and digest
+   */
+  install(bytes: Uint8Array): Promise<{ readonly name: string; readonly version: string; readonly digest: string }>;
+  /**
+   * Pause a running container: its next call blocks until resume (no red zone).
+   * @param id - container id
+   */
+  pause(id: string): Promise<void>;
+  /**
+   * Resume a paused container.
+   * @param id - container id
+   */
+  resume(id: string): Promise<void>;
+  /**
+   * Stop a container: it has `graceMs` to finish, then it is terminated.
+   * @param id - container id
+   * @param options - grace period (default 2000 ms)
+   * @returns the report
+   */
+  stop(id: string, options?: { readonly graceMs?: number }): Promise<ContainerReport>;
+  /**
+   * Run the self-tests (crypto known answers, policy canaries, store, clock, trust root, sandbox canaries);
+   * the results go to the audit log; a failure marks the kernel degraded.
+   * @returns the report
+   */
+  selfTest(): Promise<SelfTestReport>;
   /**
    * Launch a plugin: verify its package, check boot and identity, admit it through the scheduler, run it in a
    * sandbox with its execution DNA recorded.

@@ -51,7 +51,9 @@ describe('createKernel', () => {
       expect(h.record.status).toBe('stopped');
       // rogue is held in the red zone (its guest blocked on its next call), evidence kept.
       await rogue.started;
-      await expect.poll(() => kernel.redzone.isQuarantined(rogue.id), { timeout: 60_000 }).toBe(true);
+      // The kernel's quarantine step ends with its audit event.
+      await expect.poll(async () => (await kernel.audit.query({ kind: 'quarantine', subject: rogue.id })).length, { timeout: 60_000 }).toBe(1);
+      expect(kernel.redzone.isQuarantined(rogue.id)).toBe(true);
       expect(rogue.record()?.status).toBe('quarantined');
       await kernel.terminate(rogue.id, 'demo: compromised');
       const r = await rogue.done;
@@ -166,6 +168,52 @@ describe('createKernel', () => {
       // The prelude-style inline path: decided by the kernel policy, recorded.
       expect(await kernel.secureSyscall('app:embedder', 'forgeone:log/write', { detail: 'info', size: 2 }, () => 42)).toMatchObject({ allowed: true, value: 42 });
       expect(await kernel.secureSyscall('app:embedder', 'wasi:filesystem/open', { path: '/etc/../etc/passwd' }, () => 1)).toMatchObject({ allowed: false, verdict: 'quarantine' });
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+});
+
+describe('kernel operations', () => {
+  it('stops a spinning container after its grace period, pauses and resumes, and tightens live', async () => {
+    const kernel = await createKernel({ trustRoot: TRUST_ROOT, cacheDir: join(tmp, 'cache'), boot: { measureKernel: false } });
+    const events: string[] = [];
+    kernel.onEvent((e) => events.push(`${e.type}${'status' in e ? `:${e.status}` : ''}`));
+    try {
+      const spin = await kernel.launch({ package: pkg('rogue'), input: 'loop', cpuBudgetMs: 600_000 });
+      await spin.started;
+      await kernel.pause(spin.id);
+      expect(kernel.registry.get(spin.id)?.status).toBe('paused');
+      await kernel.resume(spin.id);
+      expect(kernel.registry.get(spin.id)?.status).toBe('running');
+      // Let it burn some CPU, so the accounting has something to count.
+      await expect.poll(() => kernel.get(spin.id) !== undefined && (kernel.registry.get(spin.id)?.status === 'running'), { timeout: 5000 }).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+      const stopped = await kernel.stop(spin.id, { graceMs: 300 });
+      expect(stopped.error?.code).toBe('CONTAINER_TERMINATED');
+      expect(stopped.record.status).toBe('failed');
+      expect(stopped.record.resources.cpuMs).toBeGreaterThan(0);
+      // A tightening applies to the next container: hello's log call is denied now.
+      kernel.policy.tighten({ syscalls: ['forgeone:log/write'], action: 'deny', reason: 'e2e: no logging', actor: 'test' });
+      const hello = await (await kernel.launch({ package: pkg('hello'), input: 'tight' })).done;
+      expect(hello.summary.denials).toBe(1);
+      expect(hello.explanation.text).toMatch(/tightening/);
+      const changes = await kernel.audit.query({ kind: 'policy.changed' });
+      expect(changes.at(-1)?.details).toMatchObject({ change: 'tightened', action: 'deny' });
+      expect(events).toEqual(expect.arrayContaining(['container.state:creating', 'container.state:running', 'container.state:paused', 'container.state:stopping', 'container.state:failed', 'policy.changed', 'denial']));
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+
+  it('self-tests pass (crypto, policy, store, clock, trust root, sandbox canaries) and are audited', async () => {
+    const kernel = await createKernel({ trustRoot: TRUST_ROOT, cacheDir: join(tmp, 'cache'), boot: { measureKernel: false } });
+    try {
+      const report = await kernel.selfTest();
+      expect(report.results.filter((r) => r.status === 'failed' || r.status === 'error').map((r) => `${r.name}: ${r.status} ${r.message ?? ''}`)).toEqual([]);
+      expect(report.results.map((r) => r.name)).toContain('sandbox.canaries');
+      expect(kernel.degraded).toBe(false);
+      expect((await kernel.audit.query({ kind: 'selftest' })).length).toBe(1);
     } finally {
       await kernel.shutdown();
     }
