@@ -12,6 +12,7 @@ import {
   createScheduler,
   kernelInputs,
   type BootResult,
+  type ContainerRecord,
   type ContainerRegistry,
   type MeasurementInput,
   type Scheduler,
@@ -377,7 +378,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     return { id: l.id, traceId: l.traceId, record, outcome, error: failure === null ? null : { code: failure.code, message: failure.message }, logs, summary, explanation };
   };
 
-  const launch = async (request: LaunchRequest): Promise<ContainerHandle> => {
+  const launch = async (request: LaunchRequest, restartOf?: ContainerRecord): Promise<ContainerHandle> => {
     if (closed) throw new ForgeError('INVALID_ARGUMENT', 'the kernel is shut down');
     assertWorkloadsAllowed(bootResult);
     const verified = await verifyPackage(request.package);
@@ -390,14 +391,26 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     const subject = request.subject ?? `plugin:${manifest.name}`;
     const identity = createIdentity({ subject, tenant: request.tenant ?? 'default', trust: trustVector(trust) });
     if (trust === 'Compromised') throw new ForgeError('IDENTITY_COMPROMISED', `${subject} is compromised and never runs`);
-    const record = await registry.launch({
-      package: { manifest: { name: manifest.name, version: manifest.version }, digest: verified.digest },
-      identity,
-      policy: { name: engine.policy.name, version: engine.policy.version },
-      name: request.name ?? manifest.name,
-      restartPolicy: request.restartPolicy ?? 'never',
-      id: newId('ctr'),
-    });
+    const newIdValue = newId('ctr');
+    const record =
+      restartOf ??
+      (await registry.launch({
+        package: { manifest: { name: manifest.name, version: manifest.version }, digest: verified.digest },
+        identity,
+        policy: { name: engine.policy.name, version: engine.policy.version },
+        // Names are unique among active containers: by default the package name and the id's tail.
+        name: request.name ?? `${manifest.name}-${newIdValue.slice(-8).toLowerCase()}`,
+        restartPolicy: request.restartPolicy ?? 'never',
+        id: newIdValue,
+      }));
+    // A container that may be restarted after a kernel restart keeps what it needs to start again.
+    if ((request.restartPolicy ?? 'never') !== 'never' && home !== undefined) {
+      const dir = join(home, 'state', 'restart');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, `${record.id}.forgepkg`), request.package, { mode: 0o600 });
+      const { package: _bytes, ...rest } = request;
+      writeFileSync(join(dir, `${record.id}.json`), JSON.stringify(rest), { mode: 0o600 });
+    }
     const traceId = newId('trc');
     const input = request.input ?? '';
     const writer = await createTraceWriter({
@@ -427,7 +440,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       throw submitted.error;
     }
     state(record.id, 'creating');
-    await audit.append({ kind: 'container.launched', subject: record.id, actor: subject, details: { package: `${manifest.name}@${manifest.version}`, digest: verified.digest, traceId, priority: request.priority ?? 'normal' } });
+    await audit.append({ kind: 'container.launched', subject: record.id, actor: subject, details: { package: `${manifest.name}@${manifest.version}`, digest: verified.digest, traceId, priority: request.priority ?? 'normal', restarted: restartOf !== undefined } });
     let admit!: () => void;
     const admitted = new Promise<void>((resolve) => (admit = resolve));
     let markStarted!: () => void;
@@ -464,7 +477,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
 
   const kernel: Kernel = {
     boot: bootResult,
-    config,
+    get config() {
+      return config;
+    },
     recovered,
     crypto,
     store,
@@ -538,7 +553,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       if (report.degraded) degraded = true;
       return report;
     },
-    launch,
+    launch: (request) => launch(request),
     get: (id) => live.get(id)?.handle,
     quarantine,
     release,
@@ -598,6 +613,18 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       if (options.store === undefined) await store.close();
     },
   };
+  // Containers whose restart policy asks for it start again (from what their launch kept).
+  for (const r of recovered.toRestart) {
+    const dir = home === undefined ? undefined : join(home, 'state', 'restart');
+    try {
+      if (dir === undefined || !existsSync(join(dir, `${r.id}.forgepkg`))) throw new ForgeError('NOT_FOUND', 'nothing was kept to restart it from');
+      const rest = JSON.parse(readFileSync(join(dir, `${r.id}.json`), 'utf8')) as Omit<LaunchRequest, 'package'>;
+      await launch({ ...rest, package: new Uint8Array(readFileSync(join(dir, `${r.id}.forgepkg`))) }, r);
+    } catch (e) {
+      const err = toForgeError(e);
+      await registry.fail(r.id, { code: 'KERNEL_RESTART', message: `could not be restarted: ${err.code}: ${err.message}` }).catch(() => undefined);
+    }
+  }
   return kernel;
 }
 

@@ -70,3 +70,37 @@ describe('createKernel', () => {
     }
   });
 });
+
+describe('a signed config file', () => {
+  it('is measured, loaded, and reloaded live only with a valid signature and a higher version, every decision audited', async () => {
+    const { writeSignedConfig } = await import('@forgeone/config');
+    const configKey = SigningKey.generate(crypto);
+    const withConfig = signTrustRoot(
+      crypto,
+      createTrustRoot(crypto, { expires: '2030-01-01T00:00:00Z', roles: { root: { keys: [root.toPublic()], threshold: 1 }, packages: { keys: [root.toPublic()], threshold: 1 }, config: { keys: [configKey.toPublic()], threshold: 1 } } }),
+      root,
+    );
+    const dir = mkdtempSync(join(tmp, 'config-'));
+    const file = join(dir, 'config.json');
+    await writeSignedConfig(file, { version: 1, sandbox: { poolSize: 1 } }, [configKey]);
+    const kernel = await createKernel({ trustRoot: withConfig, configFile: file, store: createMemoryStore(), boot: { measureKernel: false } });
+    try {
+      expect(kernel.config.version).toBe(1);
+      expect(kernel.boot.events.find((e) => e.name === 'config')?.poisoned).toBe(false);
+      const decisions = async (): Promise<unknown[]> => (await kernel.audit.query({ kind: 'config.changed' })).map((e) => e.details);
+      await writeSignedConfig(file, { version: 2, sandbox: { poolSize: 1 } }, [configKey]);
+      await expect.poll(() => kernel.config.version, { timeout: 20_000 }).toBe(2);
+      // An older version, validly signed: refused, version 2 stays in force.
+      await writeSignedConfig(file, { version: 1, sandbox: { poolSize: 1 } }, [configKey]);
+      await expect.poll(async () => (await decisions()).length, { timeout: 20_000 }).toBe(3);
+      expect(kernel.config.version).toBe(2);
+      expect(await decisions()).toEqual([
+        expect.objectContaining({ decision: 'accepted', version: 1 }),
+        expect.objectContaining({ decision: 'accepted', version: 2 }),
+        expect.objectContaining({ decision: 'rejected', code: 'CONFIG_ROLLBACK' }),
+      ]);
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+});

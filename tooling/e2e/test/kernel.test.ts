@@ -109,25 +109,32 @@ describe('createKernel', () => {
     }
   });
 
-  it('after kill -9, the running container is recovered as failed with KERNEL_RESTART', async () => {
+  it('after kill -9, a running container is recovered as failed with KERNEL_RESTART, one with restart policy `always` runs again', async () => {
     const home = join(tmp, 'restart');
     const script = `
       import { readFileSync } from 'node:fs';
       import { createKernel } from '@forgeone/kernel';
       const kernel = await createKernel({ trustRoot: ${JSON.stringify(TRUST_ROOT)}, home: ${JSON.stringify(home)}, cacheDir: ${JSON.stringify(join(tmp, 'cache'))}, boot: { measureKernel: false } });
-      const c = await kernel.launch({ package: new Uint8Array(readFileSync(${JSON.stringify(join(ROOT, 'plugins/rogue/dist/rogue.forgepkg'))})), input: 'loop', cpuBudgetMs: 600000 });
+      const bytes = new Uint8Array(readFileSync(${JSON.stringify(join(ROOT, 'plugins/rogue/dist/rogue.forgepkg'))}));
+      const c = await kernel.launch({ package: bytes, input: 'loop', cpuBudgetMs: 600000 });
+      const again = await kernel.launch({ package: bytes, input: 'loop', cpuBudgetMs: 600000, restartPolicy: 'always' });
       await c.started;
+      await again.started;
       await new Promise((r) => setTimeout(r, 200));
-      console.log('RUNNING ' + c.id);
+      console.log('RUNNING ' + c.id + ' ' + again.id);
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] });
-    const id = await new Promise<string>((resolveId, reject) => {
+    // A module file beside the tests (so @forgeone/kernel resolves), not `-e`: workers inherit `--input-type`.
+    const scriptFile = join(here, `.kill-child-${process.pid}.mjs`);
+    writeFileSync(scriptFile, script);
+    const child = spawn(process.execPath, [scriptFile], { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.on('exit', () => rmSync(scriptFile, { force: true }));
+    const [id, restartId] = await new Promise<[string, string]>((resolveId, reject) => {
       let out = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /RUNNING (\S+)/.exec(out);
-        if (m !== null) resolveId(m[1]!);
+        const m = /RUNNING (\S+) (\S+)/.exec(out);
+        if (m !== null) resolveId([m[1]!, m[2]!]);
       });
       child.on('exit', (c) => reject(new Error(`the child exited (${c}) before its container ran: ${out}`)));
     });
@@ -137,6 +144,11 @@ describe('createKernel', () => {
     try {
       expect(kernel.recovered.failed.map((r) => r.id)).toContain(id);
       expect(kernel.registry.get(id)).toMatchObject({ status: 'failed', reason: { code: 'KERNEL_RESTART' } });
+      // The one whose restart policy says `always` runs again, under the same id.
+      expect(kernel.recovered.toRestart.map((r) => r.id)).toEqual([restartId]);
+      await kernel.get(restartId)!.started;
+      expect(kernel.registry.get(restartId)?.status).toBe('running');
+      expect((await kernel.audit.query({ kind: 'container.launched', subject: restartId })).at(-1)?.details).toMatchObject({ restarted: true });
     } finally {
       await kernel.shutdown();
     }
@@ -180,19 +192,22 @@ describe('kernel operations', () => {
     const events: string[] = [];
     kernel.onEvent((e) => events.push(`${e.type}${'status' in e ? `:${e.status}` : ''}`));
     try {
+      // Stop with a grace period: a spinning guest does not finish, so it is terminated when the grace ends.
       const spin = await kernel.launch({ package: pkg('rogue'), input: 'loop', cpuBudgetMs: 600_000 });
       await spin.started;
-      await kernel.pause(spin.id);
-      expect(kernel.registry.get(spin.id)?.status).toBe('paused');
-      await kernel.resume(spin.id);
-      expect(kernel.registry.get(spin.id)?.status).toBe('running');
-      // Let it burn some CPU, so the accounting has something to count.
-      await expect.poll(() => kernel.get(spin.id) !== undefined && (kernel.registry.get(spin.id)?.status === 'running'), { timeout: 5000 }).toBe(true);
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 300)); // let it burn CPU, so the accounting has something to count
       const stopped = await kernel.stop(spin.id, { graceMs: 300 });
       expect(stopped.error?.code).toBe('CONTAINER_TERMINATED');
       expect(stopped.record.status).toBe('failed');
       expect(stopped.record.resources.cpuMs).toBeGreaterThan(0);
+      // Pause and resume (the lifecycle moves; the guest's next host call would block while paused).
+      const other = await kernel.launch({ package: pkg('rogue'), input: 'loop', cpuBudgetMs: 600_000 });
+      await other.started;
+      await kernel.pause(other.id);
+      expect(kernel.registry.get(other.id)?.status).toBe('paused');
+      await kernel.resume(other.id);
+      expect(kernel.registry.get(other.id)?.status).toBe('running');
+      expect((await kernel.stop(other.id, { graceMs: 100 })).record.status).toBe('failed');
       // A tightening applies to the next container: hello's log call is denied now.
       kernel.policy.tighten({ syscalls: ['forgeone:log/write'], action: 'deny', reason: 'e2e: no logging', actor: 'test' });
       const hello = await (await kernel.launch({ package: pkg('hello'), input: 'tight' })).done;

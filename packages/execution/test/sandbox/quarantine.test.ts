@@ -45,12 +45,13 @@ async function until(c: SandboxedContainer, pred: () => boolean, what: string): 
 describe('quarantine', () => {
   it('blocks the next gated call until release, then the guest finishes normally', async () => {
     // A tight per-call budget proves time blocked in quarantine is not charged as guest CPU.
-    const c = pool.start({ runner: 'builtin:core', data: { module: await wat(LOOPER), entry: 'main' }, policy: testPolicy(), limits: { cpuPerCallMs: 150 } });
+    const c = pool.start({ runner: 'builtin:core', data: { module: await wat(LOOPER), entry: 'main' }, policy: testPolicy(), limits: { cpuPerCallMs: 250 } });
     await until(c, () => c.stats().calls > 50, 'the guest to make calls');
     c.quarantine();
     await sleep(30);
     const frozen = c.stats().calls;
-    await sleep(300);
+    // Held well past the per-call budget (the budget leaves room for a loaded machine descheduling the loop).
+    await sleep(600);
     expect(c.stats()).toMatchObject({ state: 'quarantined', calls: frozen, currentRunMs: 0 });
     c.release();
     const r = await c.result;
