@@ -94,6 +94,8 @@ interface Live {
   redzoneId: string | undefined;
   handle: ContainerHandle;
   markStarted: () => void;
+  /** Counters read just before the kernel terminated the container (a killed run's own counters are lost with it). */
+  lastStats?: { readonly guestMs: number; readonly calls: number; readonly memoryPages: number };
 }
 
 const KERNEL_PACKAGES = ['@forgeone/common', '@forgeone/crypto', '@forgeone/trust', '@forgeone/store', '@forgeone/observer', '@forgeone/execution', '@forgeone/core', '@forgeone/config'];
@@ -301,6 +303,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     const l = live.get(id);
     if (l === undefined) throw new ForgeError('NOT_FOUND', `no live container ${id}`);
     // The worker first: nothing the guest does can outlive the decision.
+    if (l.container !== undefined) l.lastStats = l.container.stats();
     await l.container?.terminate(reason);
     if (l.redzoneId !== undefined) redzone.terminate(l.redzoneId, { actor: 'kernel', note: reason });
     await audit.append({ kind: 'termination', subject: id, actor: 'kernel', details: { reason, traceId: l.traceId } });
@@ -353,7 +356,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       } catch (e) {
         failure = toForgeError(e);
       }
-      const stats = container.stats();
+      const end = container.stats();
+      const before = l.lastStats;
+      const stats = { guestMs: Math.max(end.guestMs, before?.guestMs ?? 0), calls: Math.max(end.calls, before?.calls ?? 0), memoryPages: Math.max(end.memoryPages, before?.memoryPages ?? 0) };
       await registry.account(l.id, { cpuMs: Math.round(stats.guestMs), calls: stats.calls, denials: l.denials, memoryBytes: stats.memoryPages * 65536 }).catch(() => undefined);
       span.observe(l.records);
       span.end(failure === null ? { outcome: outcome?.ok === false ? 'error' : 'returned' } : { outcome: 'failed', error: failure });
@@ -536,7 +541,10 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       let timer: NodeJS.Timeout | undefined;
       const finished = await Promise.race([l.handle.done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
       clearTimeout(timer);
-      if (!finished) await l.container?.terminate(`stopped: the grace period of ${graceMs} ms ended`);
+      if (!finished && l.container !== undefined) {
+        l.lastStats = l.container.stats();
+        await l.container.terminate(`stopped: the grace period of ${graceMs} ms ended`);
+      }
       return l.handle.done;
     },
     async selfTest(): Promise<SelfTestReport> {
