@@ -535,7 +535,7 @@ describe('rogue-c in worker sandboxes (createWasmHost, builtin:wasi-p1)', () => 
     expect(benignEnded).toBeLessThan(loopEnded); // completed while the loop was still spinning
     const elapsed = loopEnded - started;
     expect(elapsed).toBeGreaterThanOrEqual(budget);
-    expect(elapsed).toBeLessThan(budget + 3_000); // watchdog latency on a loaded 2-core machine
+    expect(elapsed).toBeLessThan(budget + 30_000); // stopped by the budget, not by the test's timeout (a loaded machine delays the watchdog)
     // the pool replaced the killed worker: the next guest runs
     expect((await benign()).exitCode).toBe(0);
   });

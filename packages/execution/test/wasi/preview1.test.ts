@@ -653,8 +653,9 @@ describe('poll_oneoff', () => {
     const t0 = performance.now();
     expect(h.call.poll_oneoff!(BUF, BIG, 1, OUT)).toBe(0);
     const waited = performance.now() - t0;
+    // Woken by the termination, long before its 60 s timeout (no lower bound: on a loaded machine the worker's
+    // 100 ms may mostly have passed before this thread starts waiting).
     expect(waited).toBeLessThan(10_000);
-    expect(waited).toBeGreaterThanOrEqual(50);
     await worker.terminate();
     // the next call is refused
     expect(h.call.sched_yield!()).toBe(Errno.ACCES);
