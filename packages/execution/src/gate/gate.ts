@@ -82,6 +82,31 @@ export interface CallRecorder {
     duration: number,
     resultBytes: Uint8Array | null,
   ): void;
+  /**
+   * {@link CallRecorder.record} with the start time and duration in `times[0]` and `times[1]` (an array the
+   * gate reuses). Optional; the gate prefers it: two fractional numbers passed as arguments to a call the
+   * compiler did not inline are each boxed on the heap, which costs more than the rest of recording.
+   * @param seq - sequence number in the container, from 0
+   * @param syscallId - interned id
+   * @param args - the canonical arguments the decision saw
+   * @param verdict - index into {@link VERDICTS}
+   * @param decision - the policy's decision, or null when the quarantine flag refused the call first
+   * @param allowed - whether the call was performed
+   * @param result - the outcome: 0 for success, an errno or error-variant number otherwise
+   * @param times - `[start, duration]`, ms (see {@link CallRecorder.record}); read during the call only
+   * @param resultBytes - the bytes of a result that cannot be recomputed, or null
+   */
+  recordTimed?(
+    seq: number,
+    syscallId: number,
+    args: Readonly<CallArgsView>,
+    verdict: number,
+    decision: Decision | null,
+    allowed: boolean,
+    result: number,
+    times: Float64Array,
+    resultBytes: Uint8Array | null,
+  ): void;
 }
 
 /** The canonical arguments of one call: the policy's four plus one free-form canonical detail string. */
@@ -127,9 +152,101 @@ export interface GateOptions {
   readonly anomaly?: () => number;
 }
 
+const ALLOW = 0;
+const AUDIT = 1;
+const DENY = 2;
+const QUARANTINE = 3;
 const SUSPENDED = 4;
 const TERMINATED = 5;
-const VERDICT_INDEX: Readonly<Record<Decision['verdict'], number>> = { allow: 0, audit: 1, deny: 2, quarantine: 3 };
+
+function verdictIndex(verdict: Decision['verdict']): number {
+  // Interned string constants: pointer comparisons, no keyed lookup.
+  return verdict === 'allow' ? ALLOW : verdict === 'audit' ? AUDIT : verdict === 'deny' ? DENY : QUARANTINE;
+}
+
+/**
+ * The gate's call context and per-syscall history. One per gate, refilled for every call. `rate` and
+ * `anomaly` are computed when the policy reads them — a policy without history rules never pays for them —
+ * from state the gate keeps up to date on every call, so they are exact whichever policy decides (also the
+ * first call after a live policy update).
+ */
+class GateContext implements CallContext {
+  now = 0;
+  calls = 0;
+  denied = 0;
+  path: string | undefined = undefined;
+  host: string | undefined = undefined;
+  port: number | undefined = undefined;
+  size: number | undefined = undefined;
+  /** The syscall of the call being decided. */
+  id = 0;
+  /** Calls per syscall that crossed the gate (incremented on exit). */
+  counts = new Uint32Array(64);
+  // Calls in the last second, approximated by a two-window sliding counter per syscall (no allocation).
+  windowStart = new Float64Array(64);
+  windowCount = new Uint32Array(64);
+  prevCount = new Uint32Array(64);
+  readonly #anomalySource: (() => number) | undefined;
+  #anomaly = 0;
+  #anomalyRead = false;
+
+  constructor(anomaly: (() => number) | undefined) {
+    this.#anomalySource = anomaly;
+  }
+
+  /** Calls to this syscall in the last second, before this one. */
+  get rate(): number {
+    const id = this.id;
+    const into = (this.now - this.windowStart[id]!) / 1000;
+    return Math.floor(this.windowCount[id]! + this.prevCount[id]! * (1 - into));
+  }
+
+  /** The container's anomaly score, read at most once per call. */
+  get anomaly(): number {
+    if (!this.#anomalyRead) {
+      this.#anomaly = this.#anomalySource === undefined ? 0 : this.#anomalySource();
+      this.#anomalyRead = true;
+    }
+    return this.#anomaly;
+  }
+
+  /**
+   * Start deciding a call: roll the syscall's rate window to `now`.
+   * @param id - syscall id (within the arrays)
+   * @param now - the call's time
+   */
+  begin(id: number, now: number): void {
+    this.id = id;
+    this.now = now;
+    this.#anomalyRead = false;
+    this.calls = this.counts[id]!;
+    const start = this.windowStart[id]!;
+    const elapsed = now - start;
+    if (elapsed >= 1000) {
+      if (elapsed >= 2000) {
+        this.prevCount[id] = 0;
+        this.windowStart[id] = now;
+      } else {
+        this.prevCount[id] = this.windowCount[id]!;
+        this.windowStart[id] = start + 1000;
+      }
+      this.windowCount[id] = 0;
+    }
+  }
+
+  grow(id: number): void {
+    const size = Math.max(id + 1, this.counts.length * 2);
+    const grow = <T extends Uint32Array | Float64Array>(old: T, make: (n: number) => T): T => {
+      const next = make(size);
+      next.set(old as never);
+      return next;
+    };
+    this.counts = grow(this.counts, (n) => new Uint32Array(n));
+    this.windowStart = grow(this.windowStart, (n) => new Float64Array(n));
+    this.windowCount = grow(this.windowCount, (n) => new Uint32Array(n));
+    this.prevCount = grow(this.prevCount, (n) => new Uint32Array(n));
+  }
+}
 
 /**
  * The one gate every host call of a container crosses: (1) the quarantine flag, (2) the policy decision,
@@ -137,7 +254,8 @@ const VERDICT_INDEX: Readonly<Record<Decision['verdict'], number>> = { allow: 0,
  *
  * The hot path allocates nothing: the caller writes the call's canonical arguments into {@link Gate.args},
  * calls `enter(id)`, performs the call when it returns true, then calls `exit(result)`. Per-syscall counters
- * live in typed arrays indexed by the interned id.
+ * live in typed arrays indexed by the interned id. The history a policy may read (`rate`, `anomaly`) is
+ * computed only when a rule reads it.
  *
  * @example
  * ```ts
@@ -164,19 +282,18 @@ export class Gate {
   readonly #onQuarantine: ((syscall: string, decision: Decision) => void) | undefined;
   readonly #onHold: (() => void) | undefined;
   readonly #now: () => number;
-  readonly #anomaly: (() => number) | undefined;
-  readonly #ctx: CallContext = { now: 0, calls: 0, rate: 0, denied: 0, anomaly: 0, path: undefined, host: undefined, port: undefined, size: undefined };
-  #calls = new Uint32Array(64);
-  #windowStart = new Float64Array(64);
-  #windowCount = new Uint32Array(64);
-  #prevCount = new Uint32Array(64);
+  readonly #ctx: GateContext;
   #denied = 0;
   #seq = 0;
   #id = -1;
   #verdict = 0;
   #allowed = false;
   #start = 0;
-  #resultBytes: Uint8Array | null = null;
+  #lastDecision: Decision | null = null;
+  #lastVerdict = 0;
+  // Start and duration handed to the recorder without boxing them (see CallRecorder.recordTimed).
+  readonly #times = new Float64Array(2);
+  readonly #timed: boolean;
 
   /** @param options - syscall table, policy, control array, recorder */
   constructor(options: GateOptions) {
@@ -184,12 +301,13 @@ export class Gate {
     this.#policy = options.policy;
     this.control = options.control ?? createControl();
     this.#recorder = options.recorder;
+    this.#timed = typeof options.recorder?.recordTimed === 'function';
     this.#block = options.onQuarantined === 'block';
     this.#onQuarantine = options.onQuarantine;
     this.#onHold = options.onHold;
     const origin = performance.timeOrigin;
     this.#now = options.now ?? (() => origin + performance.now());
-    this.#anomaly = options.anomaly;
+    this.#ctx = new GateContext(options.anomaly);
   }
 
   /** Calls that crossed the gate so far. */
@@ -208,11 +326,50 @@ export class Gate {
    * @returns true when the caller must perform the call; false when it is refused ({@link Gate.refusal} says why)
    */
   enter(syscallId: number): boolean {
+    // The allow path only (short, for the compiler to inline where it can); quarantine and refusal are out of line.
     const control = this.control;
     const now = this.#now();
     this.#id = syscallId;
     this.#start = now;
-    this.#resultBytes = null;
+    // A plain load (Atomics.load is a builtin call in Node 20, ~5 ns): the kernel's Atomics.store is seen
+    // by the next call (every call re-reads the word; nothing caches it across calls). A state other than
+    // Running is read again with Atomics before acting on it.
+    if (control[CONTROL_STATE] !== ContainerState.Running && !this.#held()) return false;
+    control[CONTROL_IN_CALL] = syscallId;
+    const ctx = this.#ctx;
+    const a = this.args;
+    if (syscallId >= ctx.counts.length) ctx.grow(syscallId);
+    ctx.begin(syscallId, now);
+    ctx.path = a.path;
+    ctx.host = a.host;
+    ctx.port = a.port;
+    ctx.size = a.size;
+    ctx.denied = this.#denied;
+    const policy = this.#policy;
+    const decision = policy.decide(syscallId, ctx);
+    ctx.windowCount[syscallId]!++;
+    this.decision = decision;
+    // Decisions are shared objects: a repeated one needs no lookup.
+    const verdict = decision === this.#lastDecision ? this.#lastVerdict : this.#verdictOf(decision);
+    this.#verdict = verdict;
+    if (verdict <= AUDIT || policy.mode !== 'enforce') {
+      this.#allowed = true;
+      this.refusal = null;
+      return true;
+    }
+    return this.#refuse(syscallId, decision, verdict);
+  }
+
+  #verdictOf(decision: Decision): number {
+    const verdict = verdictIndex(decision.verdict);
+    this.#lastDecision = decision;
+    this.#lastVerdict = verdict;
+    return verdict;
+  }
+
+  // The container is not running: wait for release (block mode) or refuse. True when the call may go on.
+  #held(): boolean {
+    const control = this.control;
     let state = Atomics.load(control, CONTROL_STATE);
     if (state === ContainerState.Quarantined && this.#block) {
       // Blocks this thread until the kernel releases (continue) or terminates (refuse) the container.
@@ -222,40 +379,21 @@ export class Gate {
         state = Atomics.load(control, CONTROL_STATE);
       }
     }
-    if (state !== ContainerState.Running) {
-      this.decision = null;
-      this.refusal = state === ContainerState.Quarantined ? 'CONTAINER_QUARANTINED' : 'CONTAINER_TERMINATED';
-      this.#verdict = state === ContainerState.Quarantined ? SUSPENDED : TERMINATED;
-      this.#allowed = false;
-      this.#denied++;
-      return false;
-    }
-    control[CONTROL_IN_CALL] = syscallId;
-    const ctx = this.#ctx;
-    const a = this.args;
-    ctx.now = now;
-    ctx.path = a.path;
-    ctx.host = a.host;
-    ctx.port = a.port;
-    ctx.size = a.size;
-    ctx.denied = this.#denied;
-    ctx.anomaly = this.#anomaly === undefined ? 0 : this.#anomaly();
-    if (syscallId >= this.#calls.length) this.#grow(syscallId);
-    ctx.calls = this.#calls[syscallId]!;
-    ctx.rate = this.#rate(syscallId, now);
-    const decision = this.#policy.decide(syscallId, ctx);
-    const mode = this.#policy.mode;
-    this.decision = decision;
-    this.#verdict = VERDICT_INDEX[decision.verdict];
-    const allowed = mode !== 'enforce' || decision.verdict === 'allow' || decision.verdict === 'audit';
-    this.#allowed = allowed;
-    if (allowed) {
-      this.refusal = null;
-      return true;
-    }
+    if (state === ContainerState.Running) return true;
+    this.decision = null;
+    this.refusal = state === ContainerState.Quarantined ? 'CONTAINER_QUARANTINED' : 'CONTAINER_TERMINATED';
+    this.#verdict = state === ContainerState.Quarantined ? SUSPENDED : TERMINATED;
+    this.#allowed = false;
     this.#denied++;
-    if (decision.verdict === 'quarantine') {
-      Atomics.store(control, CONTROL_STATE, ContainerState.Quarantined);
+    return false;
+  }
+
+  // The policy refused the call (enforce mode).
+  #refuse(syscallId: number, decision: Decision, verdict: number): false {
+    this.#allowed = false;
+    this.#denied++;
+    if (verdict === QUARANTINE) {
+      Atomics.store(this.control, CONTROL_STATE, ContainerState.Quarantined);
       this.refusal = 'CONTAINER_QUARANTINED';
       this.#onQuarantine?.(this.syscalls.name(syscallId), decision);
     } else {
@@ -274,14 +412,19 @@ export class Gate {
     const control = this.control;
     control[CONTROL_IN_CALL] = -1;
     control[CONTROL_CALLS] = (control[CONTROL_CALLS]! + 1) | 0;
-    if (id >= 0 && id < this.#calls.length) this.#calls[id]!++;
+    const counts = this.#ctx.counts;
+    if (id >= 0 && id < counts.length) counts[id]!++;
     const seq = this.#seq++;
-    if (resultBytes !== undefined) this.#resultBytes = resultBytes;
+    const a = this.args;
     const recorder = this.#recorder;
     if (recorder !== undefined) {
-      recorder.record(seq, id, this.args, this.#verdict, this.decision, this.#allowed, result, this.#start, this.#now() - this.#start, this.#resultBytes);
+      const times = this.#times;
+      const start = this.#start;
+      times[0] = start;
+      times[1] = this.#now() - start;
+      if (this.#timed) recorder.recordTimed!(seq, id, a, this.#verdict, this.decision, this.#allowed, result, times, resultBytes ?? null);
+      else recorder.record(seq, id, a, this.#verdict, this.decision, this.#allowed, result, times[0]!, times[1]!, resultBytes ?? null);
     }
-    const a = this.args;
     a.path = undefined;
     a.host = undefined;
     a.port = undefined;
@@ -308,38 +451,6 @@ export class Gate {
     } finally {
       this.exit(result);
     }
-  }
-
-  // Calls in the last second, approximated by a two-window sliding counter per syscall (no allocation).
-  #rate(id: number, now: number): number {
-    const start = this.#windowStart[id]!;
-    const elapsed = now - start;
-    if (elapsed >= 2000) {
-      this.#prevCount[id] = 0;
-      this.#windowCount[id] = 0;
-      this.#windowStart[id] = now;
-    } else if (elapsed >= 1000) {
-      this.#prevCount[id] = this.#windowCount[id]!;
-      this.#windowCount[id] = 0;
-      this.#windowStart[id] = start + 1000;
-    }
-    const into = (now - this.#windowStart[id]!) / 1000;
-    const rate = this.#windowCount[id]! + this.#prevCount[id]! * (1 - into);
-    this.#windowCount[id]!++;
-    return Math.floor(rate);
-  }
-
-  #grow(id: number): void {
-    const size = Math.max(id + 1, this.#calls.length * 2);
-    const grow = <T extends Uint32Array | Float64Array>(old: T, make: (n: number) => T): T => {
-      const next = make(size);
-      next.set(old as never);
-      return next;
-    };
-    this.#calls = grow(this.#calls, (n) => new Uint32Array(n));
-    this.#windowStart = grow(this.#windowStart, (n) => new Float64Array(n));
-    this.#windowCount = grow(this.#windowCount, (n) => new Uint32Array(n));
-    this.#prevCount = grow(this.#prevCount, (n) => new Uint32Array(n));
   }
 }
 

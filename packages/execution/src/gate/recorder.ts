@@ -58,6 +58,22 @@ export interface RawBlock {
   readonly rules: readonly (string | null)[];
   /** Argument and result bytes; a call's arguments run from its argument offset to its result offset (or the next call's argument offset). */
   readonly arena: Uint8Array;
+  /**
+   * The deciding rule of each call as an index into the recorder's {@link RingRecorder.ruleNames} (-1 for
+   * none): what a block posted to another thread carries instead of the strings. Set by {@link RingRecorder}.
+   */
+  readonly ruleIds?: Int32Array;
+  /**
+   * Set when the block is a view of one of the recorder's shared slots rather than a copy: the slot's index.
+   * The receiving thread takes it with {@link drainSlots} (the recording thread only asks for that, with
+   * {@link requestDrain}); until then the recorder does not write into the slot.
+   */
+  readonly slot?: number;
+  /**
+   * The block's hand-over number in its recorder (0, 1, 2, ... wrapping at 2^31), set by a shared recorder:
+   * a receiver taking blocks from slots and from messages restores their order with it.
+   */
+  readonly handOver?: number;
 }
 
 /** Options of {@link RingRecorder}. */
@@ -78,29 +94,215 @@ export interface RingRecorderOptions {
    * thread is killed ({@link salvageBlock} on {@link RingRecorder.shared}). Default false.
    */
   readonly shared?: boolean;
+  /**
+   * With `shared`: how many blocks of shared memory the recorder rotates through. A full block is handed over
+   * as a view of its slot (no copy on the recording thread) while recording goes on in a free slot; the
+   * receiving thread copies it out and gives the slot back ({@link drainSlots}). Default 8; 1 hands over
+   * copies only.
+   */
+  readonly slots?: number;
+  /**
+   * With `shared`: when every other slot is still handed over, wait up to this long (ms) for the receiver to
+   * give one back before handing over a copy instead. Waiting throttles a guest whose records the receiver
+   * cannot keep up with; a copy costs the recording thread an allocation and the receiver a bigger message.
+   * Default 50.
+   */
+  readonly slotWaitMs?: number;
 }
 
-/** A ring in shared memory, readable by another thread after the recording thread died. */
-export interface SharedRing {
-  /** Fields of the pending calls ({@link RECORD_FIELDS} per call). */
+/** One block's worth of shared memory of a {@link SharedRing}. */
+export interface SharedSlot {
+  /** Fields of the calls ({@link RECORD_FIELDS} per call). */
   readonly fields: Float64Array;
   /** The arena. */
   readonly arena: Uint8Array;
-  /** `[pending calls, arena bytes used]`, written after each call is complete. */
-  readonly head: Int32Array;
+  /** Rule index of each call ({@link RawBlock.ruleIds}). */
+  readonly ruleIds: Int32Array;
 }
 
 /**
- * Read the calls a dead recorder had not handed over yet. Only safe once the recording thread has stopped.
- * The deciding rules are not in shared memory: salvaged calls have `rules` null (their verdicts are kept).
- * @param ring - {@link RingRecorder.shared} of the dead recorder
- * @returns the pending calls as a block, or null when there were none
+ * A recorder's memory shared with another thread: the slots, and a head (`[pending calls, arena bytes used,
+ * current slot, slot count, drain requested, slots given back so far]`, then per slot `[state (1 = handed over, not yet
+ * taken), calls, arena bytes, hand-over number]`; the recorder writes the pending counts after each call is
+ * complete). Lets the other thread take handed-over blocks ({@link drainSlots}) and salvage the calls not yet
+ * handed over when the recording thread is killed ({@link salvageBlock}).
  */
-export function salvageBlock(ring: SharedRing): RawBlock | null {
-  const n = ring.head[0]!;
-  const used = ring.head[1]!;
-  if (!(n > 0)) return null;
-  return { count: n, fields: ring.fields.slice(0, n * RECORD_FIELDS), rules: new Array<string | null>(n).fill(null), arena: ring.arena.slice(0, used) };
+export interface SharedRing {
+  /** The slots. */
+  readonly slots: readonly SharedSlot[];
+  /** The head (see above). */
+  readonly head: Int32Array;
+}
+
+const HEAD_PENDING = 0;
+const HEAD_USED = 1;
+const HEAD_CURRENT = 2;
+const HEAD_SLOTS = 3;
+const HEAD_DRAIN = 4;
+const HEAD_RELEASED = 5;
+const HEAD_SLOT0 = 6;
+const SLOT_STRIDE = 4;
+const SLOT_STATE = 0;
+const SLOT_COUNT = 1;
+const SLOT_USED = 2;
+const SLOT_SEQ = 3;
+
+function ruleStrings(ids: Int32Array, n: number, names: readonly string[]): (string | null)[] {
+  const rules = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) rules[i] = names[ids[i]!] ?? null;
+  return rules;
+}
+
+// A block copied into one buffer (fields, rule ids, arena): one allocation.
+function copyBlock(fields: Float64Array, ruleIds: Int32Array, arena: Uint8Array, n: number, used: number, ruleNames: readonly string[], handOver?: number): RawBlock {
+  const fieldBytes = n * RECORD_FIELDS * 8;
+  const idBytes = (n * 4 + 7) & ~7;
+  const buffer = new ArrayBuffer(fieldBytes + idBytes + used);
+  const f = new Float64Array(buffer, 0, n * RECORD_FIELDS);
+  f.set(fields.subarray(0, n * RECORD_FIELDS));
+  const ids = new Int32Array(buffer, fieldBytes, n);
+  ids.set(ruleIds.subarray(0, n));
+  const a = new Uint8Array(buffer, fieldBytes + idBytes, used);
+  a.set(arena.subarray(0, used));
+  const rules = ruleStrings(ids, n, ruleNames);
+  return handOver === undefined ? { count: n, fields: f, rules, arena: a, ruleIds: ids } : { count: n, fields: f, rules, arena: a, ruleIds: ids, handOver };
+}
+
+// A block that is a view of the recorder's memory (a lent ring or a shared slot): valid until it is given
+// back, and mostly never asked for its rule strings on this thread, so they are made on first read (a
+// getter on the class: an own accessor per block costs microseconds).
+class ViewBlock implements RawBlock {
+  readonly count: number;
+  readonly fields: Float64Array;
+  readonly arena: Uint8Array;
+  readonly ruleIds: Int32Array;
+  readonly slot?: number;
+  readonly handOver?: number;
+  readonly #names: readonly string[];
+  #rules: (string | null)[] | undefined;
+
+  constructor(count: number, fields: Float64Array, arena: Uint8Array, ruleIds: Int32Array, names: readonly string[], slot?: number, handOver?: number) {
+    this.count = count;
+    this.fields = fields;
+    this.arena = arena;
+    this.ruleIds = ruleIds;
+    this.#names = names;
+    if (slot !== undefined) this.slot = slot;
+    if (handOver !== undefined) this.handOver = handOver;
+  }
+
+  get rules(): readonly (string | null)[] {
+    return (this.#rules ??= ruleStrings(this.ruleIds, this.count, this.#names));
+  }
+}
+
+function copyOut(slot: SharedSlot, n: number, used: number, ruleNames: readonly string[], handOver?: number): RawBlock {
+  return copyBlock(slot.fields, slot.ruleIds, slot.arena, n, used, ruleNames, handOver);
+}
+
+/**
+ * Recording side: ask the receiving thread to drain the slots. Returns true when the caller must send it a
+ * message (no request is pending); false when one is already on its way — requests coalesce, and the next
+ * {@link drainSlots} takes every slot handed over before it.
+ * @param ring - the recorder's shared memory
+ * @returns whether to send a message
+ */
+export function requestDrain(ring: SharedRing): boolean {
+  return Atomics.compareExchange(ring.head, HEAD_DRAIN, 0, 1) === 0;
+}
+
+/**
+ * Receiving side: take every block the recorder handed over as a shared slot, in hand-over order — copied
+ * out (the caller owns them, {@link RawBlock.handOver} set) and the slots given back to the recorder. Call it
+ * when the recording thread asks ({@link requestDrain}) and before acting on its other messages; it is cheap
+ * when there is nothing to take. Blocks the recorder handed over as copies (no slot was free) reach the
+ * receiver another way: order all of them by `handOver`.
+ * @param ring - the recorder's shared memory ({@link RingRecorder.shared})
+ * @param ruleNames - the recorder's rule names known so far ({@link RingRecorder.ruleNames}) for
+ *   {@link RawBlock.rules}; a rule whose name is not among them reads null (resolve later from `ruleIds`)
+ * @returns the blocks, oldest first (often none)
+ */
+export function drainSlots(ring: SharedRing, ruleNames: readonly string[] = []): RawBlock[] {
+  const head = ring.head;
+  // Cleared before the scan: a slot handed over after the scan finds no request pending and asks again.
+  Atomics.store(head, HEAD_DRAIN, 0);
+  const lent = lentSlots(ring);
+  if (lent.length === 0) return [];
+  const out: RawBlock[] = [];
+  for (const slot of lent) {
+    const at = HEAD_SLOT0 + slot * SLOT_STRIDE;
+    out.push(copyOut(ring.slots[slot]!, head[at + SLOT_COUNT]!, head[at + SLOT_USED]!, ruleNames, head[at + SLOT_SEQ]!));
+    Atomics.store(head, at + SLOT_STATE, 0);
+  }
+  Atomics.add(head, HEAD_RELEASED, lent.length);
+  Atomics.notify(head, HEAD_RELEASED);
+  return out;
+}
+
+// Slots handed over and not yet taken, in hand-over order.
+function lentSlots(ring: SharedRing): number[] {
+  const head = ring.head;
+  const lent: { slot: number; seq: number }[] = [];
+  for (let k = 0; k < ring.slots.length; k++) {
+    const at = HEAD_SLOT0 + k * SLOT_STRIDE;
+    if (Atomics.load(head, at + SLOT_STATE) === 1) lent.push({ slot: k, seq: head[at + SLOT_SEQ]! });
+  }
+  // Hand-over numbers wrap at 2^31: compare by difference.
+  lent.sort((x, y) => (x.seq - y.seq) | 0);
+  return lent.map((l) => l.slot);
+}
+
+/**
+ * Read the calls a dead recorder had not handed over yet: blocks handed over but not yet taken by
+ * {@link drainSlots}, in order, then the pending calls. Only safe once the recording thread
+ * has stopped. Rules resolve through `ruleNames`; calls whose rule name never reached this thread have rule
+ * null (their verdicts are kept).
+ * @param ring - {@link RingRecorder.shared} of the dead recorder
+ * @param ruleNames - the recorder's rule names known so far; default none
+ * @returns the calls as a block, or null when there were none
+ */
+export function salvageBlock(ring: SharedRing, ruleNames: readonly string[] = []): RawBlock | null {
+  const head = ring.head;
+  const parts: RawBlock[] = [];
+  for (const slot of lentSlots(ring)) {
+    const at = HEAD_SLOT0 + slot * SLOT_STRIDE;
+    parts.push(copyOut(ring.slots[slot]!, head[at + SLOT_COUNT]!, head[at + SLOT_USED]!, ruleNames, head[at + SLOT_SEQ]!));
+  }
+  const n = head[HEAD_PENDING]!;
+  const current = ring.slots[head[HEAD_CURRENT]!];
+  if (n > 0 && current !== undefined) parts.push(copyOut(current, n, head[HEAD_USED]!, ruleNames));
+  if (parts.length === 0) return null;
+  return parts.length === 1 ? parts[0]! : concatBlocks(parts);
+}
+
+function concatBlocks(parts: readonly RawBlock[]): RawBlock {
+  let count = 0;
+  let bytes = 0;
+  for (const p of parts) {
+    count += p.count;
+    bytes += p.arena.length;
+  }
+  const fields = new Float64Array(count * RECORD_FIELDS);
+  const arena = new Uint8Array(bytes);
+  const ruleIds = new Int32Array(count);
+  const rules: (string | null)[] = [];
+  let n = 0;
+  let at = 0;
+  for (const p of parts) {
+    fields.set(p.fields.subarray(0, p.count * RECORD_FIELDS), n * RECORD_FIELDS);
+    // Offsets into the arena move by the bytes of the blocks before.
+    for (let i = 0; i < p.count; i++) {
+      const base = (n + i) * RECORD_FIELDS;
+      fields[base + RecordField.ArgOffset] = fields[base + RecordField.ArgOffset]! + at;
+      if (fields[base + RecordField.ResultOffset]! >= 0) fields[base + RecordField.ResultOffset] = fields[base + RecordField.ResultOffset]! + at;
+    }
+    arena.set(p.arena, at);
+    if (p.ruleIds !== undefined) ruleIds.set(p.ruleIds.subarray(0, p.count), n);
+    rules.push(...p.rules);
+    n += p.count;
+    at += p.arena.length;
+  }
+  return { count, fields, rules, arena, ruleIds };
 }
 
 const TAG_PATH = 1;
@@ -158,30 +360,117 @@ export function decodeBlock(block: RawBlock, syscalls: SyscallTable): CallRecord
   return out;
 }
 
+interface Ring {
+  readonly fields: Float64Array;
+  readonly arena: Uint8Array;
+  readonly view: DataView;
+  readonly ruleIds: Int32Array;
+}
+
+function newRing(blockSize: number, arenaBytes: number): Ring {
+  const arena = new Uint8Array(arenaBytes);
+  return { fields: new Float64Array(blockSize * RECORD_FIELDS), arena, view: new DataView(arena.buffer), ruleIds: new Int32Array(blockSize) };
+}
+
+// The slots of a shared recorder, carved out of one SharedArrayBuffer (one allocation: its pages are only
+// backed when written, and a container start does not pay for dozens of buffers).
+function sharedRings(slots: number, blockSize: number, arenaBytes: number): Ring[] {
+  const fieldBytes = blockSize * RECORD_FIELDS * 8;
+  const idBytes = (blockSize * 4 + 7) & ~7;
+  const stride = fieldBytes + idBytes + ((arenaBytes + 7) & ~7);
+  const sab = new SharedArrayBuffer(slots * stride);
+  return Array.from({ length: slots }, (_, k) => {
+    const at = k * stride;
+    return {
+      fields: new Float64Array(sab, at, blockSize * RECORD_FIELDS),
+      ruleIds: new Int32Array(sab, at + fieldBytes, blockSize),
+      arena: new Uint8Array(sab, at + fieldBytes + idBytes, arenaBytes),
+      view: new DataView(sab, at + fieldBytes + idBytes, arenaBytes),
+    };
+  });
+}
+
+// Byte bound of a string in the arena: tag, u32 length, at most 3 UTF-8 bytes per UTF-16 unit.
+function stringBound(s: string | undefined): number {
+  return s === undefined ? 0 : 5 + s.length * 3;
+}
+
+function writeString(arena: Uint8Array, view: DataView, at: number, tag: number, s: string): number {
+  arena[at] = tag;
+  // ASCII fast path without allocation; anything else goes through the encoder.
+  const len = s.length;
+  const body = at + 5;
+  let i = 0;
+  for (; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    arena[body + i] = c;
+  }
+  let written = i;
+  if (i < len) written = i + encoder.encodeInto(s.slice(i), arena.subarray(body + i)).written;
+  view.setUint32(at + 1, written, true);
+  return body + written;
+}
+
+function writeNumber(arena: Uint8Array, view: DataView, at: number, tag: number, v: number): number {
+  arena[at] = tag;
+  view.setFloat64(at + 1, v, true);
+  return at + 9;
+}
+
+const encoder = new TextEncoder();
+
 /**
  * A {@link CallRecorder} that writes fixed-size fields into typed arrays and variable bytes (arguments,
  * results) into one arena, so recording a call allocates nothing. Every `blockSize` calls (or when the
- * arena fills) copies of the used parts are handed to `onBlock` as a {@link RawBlock} and the ring is
- * reused (allocation per block, none per call). Decoding and hashing happen off the hot path — the observer seals
- * blocks into the execution DNA, on another thread when the guest runs in a worker.
+ * arena fills) the used parts are handed to `onBlock` as a {@link RawBlock}. Decoding and hashing happen off
+ * the hot path — the observer seals blocks into the execution DNA, on another thread when the guest runs in
+ * a worker.
+ *
+ * How a block is handed over, cheapest first:
+ * - `shared` with free slots: as a view of its shared slot; the receiving thread copies it out
+ *   ({@link drainSlots}) and gives the slot back. The recording thread copies nothing.
+ * - in one thread, when the receiver gives blocks back ({@link RingRecorder.recycle}): double-buffered, the
+ *   ring itself is handed over and recording goes on in the one given back.
+ * - otherwise a copy, the receiver's to keep (one allocation per block).
  */
 export class RingRecorder implements CallRecorder {
   readonly #blockSize: number;
   readonly #arenaBytes: number;
   readonly #onBlock: ((block: RawBlock) => void) | undefined;
   readonly #maxAge: number;
-  #firstStart = 0;
-  readonly #fields: Float64Array;
-  readonly #decisions: (Decision | null)[];
-  readonly #arena: Uint8Array;
-  readonly #view: DataView;
   readonly #head: Int32Array | undefined;
-  /** The ring in shared memory when created with `shared: true`, else undefined. */
+  readonly #slots: readonly Ring[];
+  readonly #slotWait: number;
+  /** The recorder's memory when created with `shared: true`, else undefined. */
   readonly shared: SharedRing | undefined;
-  readonly #encoder = new TextEncoder();
+  #firstStart = 0;
+  // The ring being recorded into, and its arrays (fields of their own: the hot path reads them directly).
+  #ring: Ring;
+  #fields: Float64Array;
+  #arena: Uint8Array;
+  #view: DataView;
+  #ruleIds: Int32Array;
+  #current = 0;
+  #handedOver = 0;
+  #slotsLent = 0;
+  // Rule names by index; the decision of the last call and its index.
+  readonly #ruleNames: string[] = [];
+  readonly #ruleIndex = new Map<string, number>();
+  #lastDecision: Decision | null = null;
+  #lastRule = -1;
+  // In one thread: the second ring of a receiver that recycles blocks (null while lent out, or never made),
+  // and the ring last handed over itself, until the receiver recycles it.
+  #spare: Ring | null = null;
+  #lent: Ring | null = null;
+  #recycling = false;
+  // A DataView over the last short result (host functions reuse their result buffers).
+  #src: Uint8Array | null = null;
+  #srcView: DataView = new DataView(new ArrayBuffer(0));
   #n = 0;
   #used = 0;
   #total = 0;
+  readonly #times = new Float64Array(2);
 
   /** @param options - block size, block sink */
   constructor(options: RingRecorderOptions = {}) {
@@ -189,14 +478,19 @@ export class RingRecorder implements CallRecorder {
     this.#arenaBytes = options.arenaBytes ?? 256 * 1024;
     this.#onBlock = options.onBlock;
     this.#maxAge = options.maxBlockAgeMs ?? Infinity;
-    this.#decisions = new Array<Decision | null>(this.#blockSize).fill(null);
     const shared = options.shared === true;
-    const buffer = (bytes: number): ArrayBuffer | SharedArrayBuffer => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-    this.#fields = new Float64Array(buffer(this.#blockSize * RECORD_FIELDS * 8));
-    this.#arena = new Uint8Array(buffer(this.#arenaBytes));
-    this.#view = new DataView(this.#arena.buffer);
-    this.#head = shared ? new Int32Array(new SharedArrayBuffer(8)) : undefined;
-    this.shared = shared ? { fields: this.#fields, arena: this.#arena, head: this.#head! } : undefined;
+    const slots = shared ? Math.max(1, Math.floor(options.slots ?? 8)) : 1;
+    this.#slotWait = Math.max(0, options.slotWaitMs ?? 50);
+    this.#slots = shared ? sharedRings(slots, this.#blockSize, this.#arenaBytes) : [newRing(this.#blockSize, this.#arenaBytes)];
+    const ring = this.#slots[0]!;
+    this.#ring = ring;
+    this.#fields = ring.fields;
+    this.#arena = ring.arena;
+    this.#view = ring.view;
+    this.#ruleIds = ring.ruleIds;
+    this.#head = shared ? new Int32Array(new SharedArrayBuffer((HEAD_SLOT0 + slots * SLOT_STRIDE) * 4)) : undefined;
+    if (this.#head !== undefined) this.#head[HEAD_SLOTS] = slots;
+    this.shared = shared ? { slots: this.#slots.map((r) => ({ fields: r.fields, arena: r.arena, ruleIds: r.ruleIds })), head: this.#head! } : undefined;
   }
 
   /** Calls recorded so far (flushed or not). */
@@ -207,6 +501,21 @@ export class RingRecorder implements CallRecorder {
   /** Calls recorded and not yet handed over. */
   get pending(): number {
     return this.#n;
+  }
+
+  /** Shared slots handed over and not yet given back by the receiver (0 for a recorder without slots). */
+  get slotsHandedOver(): number {
+    const head = this.#head;
+    if (head === undefined) return 0;
+    return (this.#slotsLent - Atomics.load(head, HEAD_RELEASED)) | 0;
+  }
+
+  /**
+   * The names behind {@link RawBlock.ruleIds}, by index (grows as new rules decide calls).
+   * @returns the names so far
+   */
+  ruleNames(): readonly string[] {
+    return this.#ruleNames;
   }
 
   /** @inheritdoc */
@@ -222,43 +531,142 @@ export class RingRecorder implements CallRecorder {
     duration: number,
     resultBytes: Uint8Array | null,
   ): void {
-    const argBytes = this.#argBytes(args);
-    const need = argBytes + (resultBytes === null ? 0 : resultBytes.length);
-    if (this.#used + need > this.#arena.length && this.#n > 0) this.flush();
+    const times = this.#times;
+    times[0] = start;
+    times[1] = duration;
+    this.recordTimed(seq, syscallId, args, verdict, decision, allowed, result, times, resultBytes);
+  }
+
+  /** @inheritdoc */
+  recordTimed(
+    seq: number,
+    syscallId: number,
+    args: Readonly<CallArgsView>,
+    verdict: number,
+    decision: Decision | null,
+    allowed: boolean,
+    result: number,
+    times: Float64Array,
+    resultBytes: Uint8Array | null,
+  ): void {
+    // Kept small so it can be inlined into the gate's exit; bytes go through #bytes.
+    if (resultBytes !== null || args.path !== undefined || args.host !== undefined || args.port !== undefined || args.size !== undefined || args.detail !== undefined) {
+      this.#bytes(args, resultBytes);
+    } else {
+      const base = this.#n * RECORD_FIELDS;
+      this.#fields[base + 7] = this.#used;
+      this.#fields[base + 8] = -1;
+    }
     const i = this.#n;
     const f = this.#fields;
     const base = i * RECORD_FIELDS;
+    const start = times[0]!;
     f[base] = seq;
     f[base + 1] = syscallId;
     f[base + 2] = verdict;
     f[base + 3] = allowed ? 1 : 0;
     f[base + 4] = result;
     f[base + 5] = start;
-    f[base + 6] = duration;
-    f[base + 7] = this.#used;
-    this.#decisions[i] = decision;
-    if (argBytes > 0 && this.#used + argBytes <= this.#arena.length) this.#writeArgs(args);
-    if (resultBytes === null) {
-      f[base + 8] = -1;
-    } else if (this.#used + resultBytes.length <= this.#arena.length) {
-      f[base + 8] = this.#used;
-      f[base + 9] = resultBytes.length;
-      this.#arena.set(resultBytes, this.#used);
-      this.#used += resultBytes.length;
-    } else {
-      // A single result larger than the arena: keep the call, mark its bytes as dropped.
-      f[base + 8] = -2;
-    }
+    f[base + 6] = times[1]!;
+    // Decisions are shared objects: a repeated one needs no lookup.
+    this.#ruleIds[i] = decision === this.#lastDecision ? this.#lastRule : this.#rule(decision);
     this.#n = i + 1;
     this.#total++;
     const head = this.#head;
     if (head !== undefined) {
       // Written after the call is complete: a thread salvaging after a kill never sees half a call.
-      head[1] = this.#used;
-      head[0] = i + 1;
+      head[HEAD_USED] = this.#used;
+      head[HEAD_PENDING] = i + 1;
     }
     if (i === 0) this.#firstStart = start;
-    if (this.#n === this.#blockSize || start - this.#firstStart >= this.#maxAge) this.flush();
+    if (i + 1 === this.#blockSize || start - this.#firstStart >= this.#maxAge) this.flush();
+  }
+
+  #rule(decision: Decision | null): number {
+    let id = -1;
+    const rule = decision === null ? null : decision.rule;
+    if (rule !== null) {
+      id = this.#ruleIndex.get(rule) ?? -1;
+      if (id < 0) {
+        id = this.#ruleNames.length;
+        this.#ruleNames.push(rule);
+        this.#ruleIndex.set(rule, id);
+      }
+    }
+    this.#lastDecision = decision;
+    this.#lastRule = id;
+    return id;
+  }
+
+  // Arguments and result bytes of the next call into the arena (flushing first when they do not fit), and
+  // its offset fields.
+  #bytes(args: Readonly<CallArgsView>, resultBytes: Uint8Array | null): void {
+    const path = args.path;
+    const host = args.host;
+    const port = args.port;
+    const size = args.size;
+    const detail = args.detail;
+    const argBytes = stringBound(path) + stringBound(host) + (port === undefined ? 0 : 9) + (size === undefined ? 0 : 9) + stringBound(detail);
+    const resultLength = resultBytes === null ? 0 : resultBytes.length;
+    if (this.#used + argBytes + resultLength > this.#arena.length && this.#n > 0) this.flush();
+    const arena = this.#arena;
+    const f = this.#fields;
+    const base = this.#n * RECORD_FIELDS;
+    let used = this.#used;
+    f[base + 7] = used;
+    if (argBytes > 0 && used + argBytes <= arena.length) {
+      const view = this.#view;
+      if (path !== undefined) used = writeString(arena, view, used, TAG_PATH, path);
+      if (host !== undefined) used = writeString(arena, view, used, TAG_HOST, host);
+      if (port !== undefined) used = writeNumber(arena, view, used, TAG_PORT, port);
+      if (size !== undefined) used = writeNumber(arena, view, used, TAG_SIZE, size);
+      if (detail !== undefined) used = writeString(arena, view, used, TAG_DETAIL, detail);
+    }
+    if (resultBytes === null) {
+      f[base + 8] = -1;
+    } else if (used + resultLength <= arena.length) {
+      f[base + 8] = used;
+      f[base + 9] = resultLength;
+      if (resultLength <= 32) {
+        // Short results (clocks, flags, small reads) in 32-bit words: TypedArray#set costs more.
+        let src = this.#srcView;
+        if (resultBytes !== this.#src) {
+          src = new DataView(resultBytes.buffer, resultBytes.byteOffset, resultLength);
+          this.#src = resultBytes;
+          this.#srcView = src;
+        }
+        const view = this.#view;
+        let k = 0;
+        for (; k + 4 <= resultLength; k += 4) view.setUint32(used + k, src.getUint32(k, true), true);
+        for (; k < resultLength; k++) arena[used + k] = resultBytes[k]!;
+      } else {
+        arena.set(resultBytes, used);
+      }
+      used += resultLength;
+    } else {
+      // A single result larger than the arena: keep the call, mark its bytes as dropped.
+      f[base + 8] = -2;
+    }
+    this.#used = used;
+  }
+
+  // A slot other than the current one that the receiver gave back, or -1.
+  #freeSlot(): number {
+    const head = this.#head!;
+    const slots = this.#slots.length;
+    for (let d = 1; d < slots; d++) {
+      const k = (this.#current + d) % slots;
+      if (Atomics.load(head, HEAD_SLOT0 + k * SLOT_STRIDE + SLOT_STATE) === 0) return k;
+    }
+    return -1;
+  }
+
+  #use(ring: Ring): void {
+    this.#ring = ring;
+    this.#fields = ring.fields;
+    this.#arena = ring.arena;
+    this.#view = ring.view;
+    this.#ruleIds = ring.ruleIds;
   }
 
   /**
@@ -268,60 +676,90 @@ export class RingRecorder implements CallRecorder {
   flush(): RawBlock | null {
     const n = this.#n;
     if (n === 0) return null;
-    const rules: (string | null)[] = new Array<string | null>(n);
-    for (let i = 0; i < n; i++) {
-      rules[i] = this.#decisions[i]?.rule ?? null;
-      this.#decisions[i] = null;
+    const used = this.#used;
+    const head = this.#head;
+    const names = this.#ruleNames;
+    let block: RawBlock | null = null;
+    if (head !== undefined) {
+      // Shared: hand over the slot itself when another one is free to record into.
+      let next = this.#freeSlot();
+      if (next < 0 && this.#slots.length > 1 && this.#slotWait > 0) {
+        // Every other slot is still with the receiver: give it a moment.
+        const deadline = performance.now() + this.#slotWait;
+        for (;;) {
+          const released = Atomics.load(head, HEAD_RELEASED);
+          next = this.#freeSlot();
+          const left = deadline - performance.now();
+          if (next >= 0 || left <= 0) break;
+          Atomics.wait(head, HEAD_RELEASED, released, left);
+        }
+      }
+      if (next >= 0) {
+        const slot = this.#current;
+        const ring = this.#slots[slot]!;
+        const at = HEAD_SLOT0 + slot * SLOT_STRIDE;
+        head[at + SLOT_COUNT] = n;
+        head[at + SLOT_USED] = used;
+        head[at + SLOT_SEQ] = this.#handedOver;
+        this.#handedOver = (this.#handedOver + 1) | 0;
+        Atomics.store(head, at + SLOT_STATE, 1);
+        this.#slotsLent = (this.#slotsLent + 1) | 0;
+        const ruleIds = n === this.#blockSize ? ring.ruleIds : ring.ruleIds.subarray(0, n);
+        block = new ViewBlock(n, n === this.#blockSize ? ring.fields : ring.fields.subarray(0, n * RECORD_FIELDS), ring.arena.subarray(0, used), ruleIds, names, slot, head[at + SLOT_SEQ]!);
+        this.#current = next;
+        this.#use(this.#slots[next]!);
+        head[HEAD_CURRENT] = next;
+      }
+    } else if (this.#spare !== null) {
+      // Double-buffered: hand over the ring itself, record into the spare.
+      const lent = this.#ring;
+      const ruleIds = n === this.#blockSize ? lent.ruleIds : lent.ruleIds.subarray(0, n);
+      block = new ViewBlock(n, n === this.#blockSize ? lent.fields : lent.fields.subarray(0, n * RECORD_FIELDS), lent.arena.subarray(0, used), ruleIds, names);
+      this.#lent = lent;
+      this.#use(this.#spare);
+      this.#spare = null;
     }
-    // Copies of the used parts; the ring's own arrays are reused (no per-block zeroing of the arena).
-    const block: RawBlock = { count: n, fields: this.#fields.slice(0, n * RECORD_FIELDS), rules, arena: this.#arena.slice(0, this.#used) };
+    if (block === null) {
+      // Otherwise a copy: one allocation per block.
+      let handOver: number | undefined;
+      if (head !== undefined) {
+        handOver = this.#handedOver;
+        this.#handedOver = (this.#handedOver + 1) | 0;
+      }
+      block = copyBlock(this.#fields, this.#ruleIds, this.#arena, n, used, names, handOver);
+    }
     this.#n = 0;
     this.#used = 0;
-    if (this.#head !== undefined) this.#head[0] = 0;
+    if (head !== undefined) {
+      head[HEAD_USED] = 0;
+      head[HEAD_PENDING] = 0;
+    }
     this.#onBlock?.(block);
     return block;
   }
 
-  #argBytes(a: Readonly<CallArgsView>): number {
-    let n = 0;
-    if (a.path !== undefined) n += 5 + a.path.length * 3;
-    if (a.host !== undefined) n += 5 + a.host.length * 3;
-    if (a.port !== undefined) n += 9;
-    if (a.size !== undefined) n += 9;
-    if (a.detail !== undefined) n += 5 + a.detail.length * 3;
-    return n;
-  }
-
-  #writeArgs(a: Readonly<CallArgsView>): void {
-    if (a.path !== undefined) this.#writeString(TAG_PATH, a.path);
-    if (a.host !== undefined) this.#writeString(TAG_HOST, a.host);
-    if (a.port !== undefined) this.#writeNumber(TAG_PORT, a.port);
-    if (a.size !== undefined) this.#writeNumber(TAG_SIZE, a.size);
-    if (a.detail !== undefined) this.#writeString(TAG_DETAIL, a.detail);
-  }
-
-  #writeString(tag: number, s: string): void {
-    const at = this.#used;
-    const arena = this.#arena;
-    arena[at] = tag;
-    // ASCII fast path without allocation; anything else goes through the encoder.
-    const len = s.length;
-    let i = 0;
-    for (; i < len; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      arena[at + 5 + i] = c;
+  /**
+   * Give a block back once it is no longer needed (decoded, hashed, stored) by a receiver on this thread:
+   * its memory becomes the recorder's again, so later blocks are handed over without a copy. Does nothing
+   * for a shared recorder (its slots come back through {@link drainSlots}), for a block that was
+   * transferred, or for one this recorder did not make.
+   * @param block - a block this recorder handed over; it must not be read afterwards
+   */
+  recycle(block: RawBlock): void {
+    if (this.#head !== undefined || this.#spare !== null) return;
+    const lent = this.#lent;
+    if (lent !== null) {
+      // A transferred block's buffer is detached (length 0): not reusable.
+      if (block.fields.buffer === lent.fields.buffer && lent.arena.length === this.#arenaBytes) {
+        this.#lent = null;
+        this.#spare = lent;
+      }
+      return;
     }
-    let written = i;
-    if (i < len) written = i + this.#encoder.encodeInto(s.slice(i), arena.subarray(at + 5 + i)).written;
-    this.#view.setUint32(at + 1, written, true);
-    this.#used = at + 5 + written;
-  }
-
-  #writeNumber(tag: number, v: number): void {
-    const at = this.#used;
-    this.#arena[at] = tag;
-    this.#view.setFloat64(at + 1, v, true);
-    this.#used = at + 9;
+    if (!this.#recycling) {
+      // The first block given back was a copy: from now on the recorder double-buffers.
+      this.#recycling = true;
+      this.#spare = newRing(this.#blockSize, this.#arenaBytes);
+    }
   }
 }

@@ -33,18 +33,23 @@ export class GuestClock {
     return this.#running ? this.#total + (this.#now() - this.#base - this.#since) : this.#total;
   }
 
+  // Twice per host call: one atomic store each (Atomics calls cost ~5 ns in Node 20). This thread is the only
+  // writer; the watchdog reads `since` with Atomics.load first, so the plain stores before an atomic one are
+  // seen with it (the total of a stopped run never counts twice).
   #start(): void {
+    const meter = this.#meter;
     this.#since = this.#now() - this.#base;
     this.#running = true;
-    Atomics.store(this.#meter, METER_GUEST_SINCE, Math.floor(this.#since));
-    Atomics.add(this.#meter, METER_GUEST_RUNS, 1);
+    meter[METER_GUEST_RUNS] = (meter[METER_GUEST_RUNS]! + 1) | 0;
+    Atomics.store(meter, METER_GUEST_SINCE, Math.floor(this.#since));
   }
 
   #stop(): void {
+    const meter = this.#meter;
     this.#total += this.#now() - this.#base - this.#since;
     this.#running = false;
-    Atomics.store(this.#meter, METER_GUEST_TOTAL, Math.floor(this.#total));
-    Atomics.store(this.#meter, METER_GUEST_SINCE, -1);
+    meter[METER_GUEST_TOTAL] = Math.floor(this.#total);
+    Atomics.store(meter, METER_GUEST_SINCE, -1);
   }
 
   /**

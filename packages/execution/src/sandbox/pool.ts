@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ForgeError, KNOWN_SYSCALLS, SyscallTable, type ErrorCode } from '@forgeone/common';
-import { salvageBlock, type SharedRing } from '../gate/recorder.js';
+import { drainSlots, salvageBlock, type SharedRing } from '../gate/recorder.js';
+import { createRecordSequencer } from './records.js';
 import { CONTROL_CALLS, CONTROL_IN_CALL, CONTROL_POLICY_EPOCH, CONTROL_STATE, ContainerState, createControl, quarantineControl, releaseControl, terminateControl } from '../gate/index.js';
 import { serveBridge } from './bridge.js';
 import type { PolicyMessage } from './live-policy.js';
@@ -170,7 +171,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     readonly id: string;
     readonly control = createControl();
     readonly meter = createMeter();
-    readonly syscalls = new SyscallTable(KNOWN_SYSCALLS);
+    #syscalls: SyscallTable | undefined;
     readonly result: Promise<RunResult>;
     readonly serving: Promise<void>;
     readonly #worker: Worker;
@@ -181,6 +182,13 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     readonly #onOutput: SandboxSpec['onOutput'];
     readonly #onRecords: SandboxSpec['onRecords'];
     #ring: SharedRing | undefined;
+    readonly #records = createRecordSequencer((block) => {
+      try {
+        this.#onRecords?.(block);
+      } catch {
+        // A throwing record listener must not take the kernel down.
+      }
+    });
     readonly #retain: boolean;
     readonly #stdout: Uint8Array[] = [];
     readonly #stderr: Uint8Array[] = [];
@@ -253,19 +261,23 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     }
 
     #onMessage(m: FromWorker): void {
+      if (m.type === 'records') {
+        for (const name of m.names) {
+          try {
+            this.syscalls.intern(name);
+          } catch {
+            // A malformed name from a misbehaving runner: the ids after it would not line up; decode fails loudly later.
+          }
+        }
+        this.#records.addRuleNames(m.rules);
+      }
+      // Blocks the worker handed over in shared slots come first: they precede this message.
+      this.#drain();
       switch (m.type) {
         case 'records': {
-          for (const name of m.names) {
-            try {
-              this.syscalls.intern(name);
-            } catch {
-              // A malformed name from a misbehaving runner: the ids after it would not line up; decode fails loudly later.
-            }
-          }
-          try {
-            this.#onRecords?.(m.block);
-          } catch {
-            // A throwing record listener must not take the kernel down.
+          if (m.block !== undefined) {
+            const p = m.block;
+            this.#records.push({ count: p.count, fields: p.fields, rules: [], arena: p.arena, ruleIds: p.ruleIds, handOver: p.handOver });
           }
           return;
         }
@@ -304,6 +316,18 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       }
     }
 
+    // Take the blocks waiting in the worker's shared slots (copied here; the slots go back to the worker).
+    #drain(): void {
+      const ring = this.#ring;
+      if (ring === undefined) return;
+      for (const block of drainSlots(ring)) this.#records.push(block);
+    }
+
+    /** The container's syscall table (made when first needed: most containers never decode a record). */
+    get syscalls(): SyscallTable {
+      return (this.#syscalls ??= new SyscallTable(KNOWN_SYSCALLS));
+    }
+
     #ended = false;
 
     #end(deferKill = false): ContainerStats {
@@ -327,6 +351,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
 
     #finish(value: unknown): void {
       if (this.#settled) return;
+      this.#records.flush();
       this.#settled = true;
       this.#phase = 'done';
       terminateControl(this.control);
@@ -362,16 +387,13 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       // first (messages already queued are dispatched before 'exit').
       const settle = (): void => {
         // The calls the worker recorded but had not handed over when it was stopped (CPU, terminate, crash).
+        // Blocks handed over first (in order), then the calls after them.
+        this.#drain();
+        this.#records.flush();
         const ring = this.#ring;
         this.#ring = undefined;
-        const salvaged = ring === undefined ? null : salvageBlock(ring);
-        if (salvaged !== null) {
-          try {
-            this.#onRecords?.(salvaged);
-          } catch {
-            // A throwing record listener must not take the kernel down.
-          }
-        }
+        const salvaged = ring === undefined ? null : salvageBlock(ring, this.#records.ruleNames);
+        if (salvaged !== null) this.#records.push({ count: salvaged.count, fields: salvaged.fields, rules: salvaged.rules, arena: salvaged.arena });
         for (const p of this.#calls.values()) p.reject(error);
         this.#calls.clear();
         this.#rejectServing(error);
@@ -388,6 +410,9 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     /** Watchdog check: CPU budgets and the wall-clock limit. */
     check(): void {
       if (this.#settled) return;
+      // Records waiting in the worker's shared slots reach the kernel within a tick even when the worker
+      // does not ask (it asks only once several blocks wait).
+      this.#drain();
       const now = sinceBase(this.#timeBase);
       const since = Atomics.load(this.meter, METER_GUEST_SINCE);
       const run = since >= 0 ? Math.max(0, now - since) : 0;

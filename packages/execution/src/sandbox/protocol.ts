@@ -1,5 +1,5 @@
 import { ForgeError, isErrorCode, isForgeError, type ErrorCode } from '@forgeone/common';
-import type { RawBlock, SharedRing } from '../gate/index.js';
+import type { SharedRing } from '../gate/index.js';
 
 /** Index in a container's meter array: ms since the time base when the current guest run started, or -1. */
 export const METER_GUEST_SINCE = 0;
@@ -100,6 +100,20 @@ export type ToWorker =
   | { readonly type: 'call'; readonly seq: number; readonly name: string; readonly input: unknown }
   | { readonly type: 'close' };
 
+/** A block of records posted by the worker (its three arrays share one transferred buffer). */
+export interface PostedBlock {
+  /** Calls in the block. */
+  readonly count: number;
+  /** The fields (`RawBlock.fields`). */
+  readonly fields: Float64Array;
+  /** The arena. */
+  readonly arena: Uint8Array;
+  /** Rule indexes (`RawBlock.ruleIds`). */
+  readonly ruleIds: Int32Array;
+  /** Hand-over number (`RawBlock.handOver`): its place among the blocks taken from the shared slots. */
+  readonly handOver: number;
+}
+
 /** Messages from a sandbox worker to the main thread. */
 export type FromWorker =
   | { readonly type: 'ready' }
@@ -109,8 +123,14 @@ export type FromWorker =
   | { readonly type: 'callResult'; readonly seq: number; readonly ok: true; readonly value: unknown }
   | { readonly type: 'callResult'; readonly seq: number; readonly ok: false; readonly error: WireError }
   | { readonly type: 'output'; readonly stream: 'stdout' | 'stderr'; readonly bytes: Uint8Array }
-  /** A block of call records; `names` lists syscalls the worker interned beyond the catalogue since the last block. */
-  | { readonly type: 'records'; readonly block: RawBlock; readonly names: readonly string[] }
+  /**
+   * Call records. `names` lists syscalls the worker interned beyond the catalogue since the last such
+   * message, `rules` the recorder's new rule names (blocks carry rule indexes, not strings: 256 strings cost
+   * the worker tens of microseconds to post). Blocks normally stay in the shared ring's slots and this
+   * message only asks the kernel to drain them (requests coalesce; the kernel drains before every message of
+   * the worker). `block` is a copy the worker posted because no slot was free.
+   */
+  | { readonly type: 'records'; readonly block?: PostedBlock; readonly names: readonly string[]; readonly rules: readonly string[] }
   | { readonly type: 'ring'; readonly ring: SharedRing };
 
 /** Bridge request, worker to main. */

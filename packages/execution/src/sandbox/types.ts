@@ -84,14 +84,15 @@ export interface SandboxSpec<D = unknown> {
   /**
    * Receives the container's call records, block by block and in order, before `result` settles. When
    * given, the worker records every call of gates made with {@link RunnerEnv.createGate} into a
-   * {@link RingRecorder} and posts each block (the typed arrays' buffers are transferred, not copied): a full
-   * block every `recordBlockSize` calls, and the partial block when the container ends, when a gated call
-   * is about to block on quarantine, when a serving call returns, and when the runner fails. Decode with
-   * `decodeBlock(block, container.syscalls)`.
+   * {@link RingRecorder} in shared memory and hands each block to the kernel: a full block every
+   * `recordBlockSize` calls, and the partial block when the container ends, when a gated call is about to
+   * block on quarantine, when a serving call returns, and when the runner fails. A block normally stays in
+   * its shared slot and the kernel thread copies it out (the worker only posts a few numbers); when the
+   * kernel falls behind and no slot is free, the worker posts a copy. Each block given to this callback is
+   * the kernel's own copy. Decode with `decodeBlock(block, container.syscalls)`.
    *
-   * What can be lost: when the kernel kills the worker (CPU budget, `terminate`, a crash), the calls of
-   * the partial block not yet posted — at most `recordBlockSize - 1` calls. The worker is busy running
-   * guest code when the watchdog fires, so it cannot flush then; a smaller block size bounds the loss.
+   * When the kernel kills the worker (CPU budget, `terminate`, a crash), the calls not yet handed over are
+   * salvaged from the shared memory and delivered as a last block before `result` rejects.
    */
   readonly onRecords?: (block: RawBlock) => void;
   /**

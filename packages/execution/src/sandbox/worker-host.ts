@@ -1,14 +1,19 @@
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ForgeError, KNOWN_SYSCALLS, SyscallTable } from '@forgeone/common';
-import { RingRecorder, coarseClockReader, type CallRecorder, type RawBlock } from '../gate/index.js';
+import { RingRecorder, coarseClockReader, createControl, drainSlots, requestDrain, type CallRecorder, type RawBlock } from '../gate/index.js';
+import { capabilityPolicy } from '../capabilities.js';
+import { warmP1Data } from './runners/wasi-p1.js';
 import { GuestClock } from './clock.js';
 import { createWorkerBridge } from './bridge.js';
 import { LivePolicy, MeteredGate } from './live-policy.js';
 import { createOutputBudget, createOutputSink } from './output.js';
-import { METER_MEMORY_PAGES, toWireError, type FromWorker, type ToWorker } from './protocol.js';
-import type { ResolvedLimits, Runner, RunnerEnv, RunnerInstance, RunnerModule, SandboxPolicy } from './types.js';
+import { METER_MEMORY_PAGES, createMeter, toWireError, type FromWorker, type ToWorker } from './protocol.js';
+import { DEFAULT_LIMITS, type ResolvedLimits, type Runner, type RunnerEnv, type RunnerInstance, type RunnerModule, type SandboxPolicy } from './types.js';
 
 const SERVE = Symbol('forgeone.serve');
+// Shared slots of the worker's recorder, and how many may wait before the worker asks the kernel to drain.
+const SLOTS = 16;
+const DRAIN_AT = SLOTS / 4;
 
 interface ServeMarker {
   readonly [SERVE]: RunnerInstance;
@@ -24,6 +29,139 @@ export interface SandboxWorkerData {
   readonly preload?: readonly string[];
   /** Run the built-in runners' warm-up before reporting ready (default true). */
   readonly warmUp?: boolean;
+}
+
+type StartMessage = Extract<ToWorker, { type: 'start' }>;
+type Post = (m: FromWorker, transfer?: ArrayBuffer[]) => void;
+
+// The built-in runner whose start path the warm-up takes.
+const WARM_RUNNER = 'builtin:wasi-p1';
+
+// A start message for a throw-away container (the warm-up): its own control, meter and ports, a kernel policy
+// (so the live policy compiles one), records on (so the shared recorder runs).
+function warmStartMessage(): { readonly msg: StartMessage; readonly close: () => void } {
+  const bridge = new MessageChannel();
+  const policy = new MessageChannel();
+  const ports = [bridge.port1, bridge.port2, policy.port1, policy.port2];
+  for (const p of ports) p.unref();
+  const msg: StartMessage = {
+    type: 'start',
+    id: 'warm-up',
+    runner: WARM_RUNNER,
+    data: warmP1Data(),
+    policy: { document: capabilityPolicy({ args: [], env: {} }), identity: { subject: 'warm-up' } } satisfies SandboxPolicy,
+    limits: DEFAULT_LIMITS,
+    control: createControl(),
+    meter: createMeter(),
+    timeBase: Math.floor(performance.timeOrigin + performance.now()),
+    clockBuffer: undefined,
+    bridgePort: bridge.port2,
+    bridgeSignal: new Int32Array(new SharedArrayBuffer(8)),
+    policyPort: policy.port2,
+    recordBlockSize: 2,
+  };
+  return { msg, close: () => ports.forEach((p) => p.close()) };
+}
+
+/**
+ * Set up a container from its start message and run its runner: guest clock, live policy, bridge, output
+ * sinks, the shared recorder when records are wanted, metered gates.
+ * @param mod - the runner module
+ * @param msg - the start message
+ * @param post - sends to the kernel
+ * @param onState - receives the container's clock and recorder as soon as they exist
+ * @returns the runner's value
+ */
+async function launch(mod: RunnerModule, msg: StartMessage, post: Post, onState: (clock: GuestClock, recorder: RingRecorder | undefined) => void): Promise<unknown> {
+  const run: Runner | undefined = typeof mod.run === 'function' ? mod.run : typeof mod.default === 'function' ? mod.default : undefined;
+  if (run === undefined) throw new ForgeError('NOT_FOUND', `runner ${JSON.stringify(msg.runner)} exports no run function`);
+  const limits = msg.limits as ResolvedLimits;
+  const control = msg.control;
+  const meter = msg.meter;
+  const now = msg.clockBuffer instanceof SharedArrayBuffer ? coarseClockReader(msg.clockBuffer) : undefined;
+  const c = new GuestClock(meter, msg.timeBase, now);
+  const syscalls = new SyscallTable(KNOWN_SYSCALLS);
+  const policyPort = msg.policyPort as unknown as MessagePort;
+  const policy = new LivePolicy(msg.policy as SandboxPolicy | undefined, syscalls, control, policyPort);
+  const bridge = createWorkerBridge(msg.bridgePort as unknown as MessagePort, msg.bridgeSignal, limits.bridgeTimeoutMs, c);
+  const budget = createOutputBudget(limits.maxOutputBytes, meter);
+  let rec: RingRecorder | undefined;
+  if (typeof msg.recordBlockSize === 'number' && msg.recordBlockSize > 0) {
+    let sent = syscalls.size;
+    let rulesSent = 0;
+    const created: RingRecorder = new RingRecorder({
+      blockSize: Math.max(1, Math.floor(msg.recordBlockSize)),
+      onBlock: (block: RawBlock) => {
+        const all = syscalls.names();
+        const names = all.length > sent ? all.slice(sent) : [];
+        sent = all.length;
+        const ruleNames = created.ruleNames();
+        const rules = ruleNames.length > rulesSent ? ruleNames.slice(rulesSent) : [];
+        rulesSent = ruleNames.length;
+        if (block.slot !== undefined) {
+          // The block stays in its shared slot; nothing is copied here. The kernel drains the slots before
+          // every other message of this worker and on its watchdog tick; ask it explicitly once a quarter of
+          // the slots are waiting (one message per several blocks), or when new names must go with them.
+          const ask = created.slotsHandedOver >= DRAIN_AT && requestDrain(created.shared!);
+          if (ask || names.length > 0 || rules.length > 0) post({ type: 'records', names, rules });
+        } else {
+          // A copy (no slot was free): fields, rule ids and arena share one buffer, transferred.
+          const ruleIds = block.ruleIds ?? new Int32Array(block.count).fill(-1);
+          const buffers = [...new Set([block.fields.buffer, block.arena.buffer, ruleIds.buffer] as ArrayBuffer[])];
+          post({ type: 'records', block: { count: block.count, fields: block.fields, arena: block.arena, ruleIds, handOver: block.handOver ?? -1 }, names, rules }, buffers);
+        }
+      },
+      // In shared memory: blocks go to the kernel as slots (no copy here), and the kernel can salvage the
+      // pending calls if it has to kill this worker. 16 slots: the kernel thread takes them in batches, and a
+      // guest in a tight loop fills one every ~15 µs. Each has the default 256 KiB for argument and result
+      // bytes (results are what a replay answers with); pages that are never written are never backed.
+      shared: true,
+      slots: SLOTS,
+    });
+    rec = created;
+  }
+  onState(c, rec);
+  if (rec?.shared !== undefined) post({ type: 'ring', ring: rec.shared });
+  const flushRecords = (): void => void rec?.flush();
+  const env: RunnerEnv = {
+    id: msg.id,
+    data: msg.data,
+    control,
+    limits,
+    maxMemoryPages: Math.min(65536, Math.floor(limits.maxMemoryBytes / 65536)),
+    syscalls,
+    policy,
+    kernelPolicy: msg.policy !== undefined && msg.policy !== null,
+    recorder: rec,
+    flushRecords,
+    bridge,
+    stdout: createOutputSink(budget, (bytes) => post({ type: 'output', stream: 'stdout', bytes })),
+    stderr: createOutputSink(budget, (bytes) => post({ type: 'output', stream: 'stderr', bytes })),
+    createGate: (options = {}) => {
+      const gateRecorder: CallRecorder | undefined = options.recorder ?? rec;
+      const flush = gateRecorder !== undefined && typeof (gateRecorder as { flush?: unknown }).flush === 'function' ? () => void (gateRecorder as RingRecorder).flush() : undefined;
+      return new MeteredGate(
+        {
+          syscalls,
+          policy: options.policy ?? policy,
+          control,
+          onQuarantined: 'block',
+          ...(now === undefined ? {} : { now }),
+          ...(gateRecorder === undefined ? {} : { recorder: gateRecorder }),
+          ...(options.onQuarantine === undefined ? {} : { onQuarantine: options.onQuarantine }),
+          ...(flush === undefined ? {} : { onHold: flush }),
+        },
+        c,
+        flush,
+      );
+    },
+    guest: (fn) => c.guest(fn),
+    pollPolicy: () => policy.poll(),
+    onPolicyUpdate: (cb) => policy.onUpdate(cb),
+    reportMemory: (pages) => Atomics.store(meter, METER_MEMORY_PAGES, pages | 0),
+    serve: (inst) => ({ [SERVE]: inst }) satisfies ServeMarker,
+  };
+  return run(env);
 }
 
 /**
@@ -46,12 +184,18 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
     }
   };
   const modules = new Map<string, Promise<RunnerModule>>();
+  // Runner modules loaded so far, for a start without awaiting (each await is a trip through the event loop).
+  const loaded = new Map<string, RunnerModule>();
   const load = (specifier: string): Promise<RunnerModule> => {
     let m = modules.get(specifier);
     if (m === undefined) {
       const builtin = Object.hasOwn(builtins, specifier) ? builtins[specifier] : undefined;
       m = builtin !== undefined ? Promise.resolve(builtin) : (import(specifier) as Promise<RunnerModule>);
       modules.set(specifier, m);
+      m.then(
+        (mod) => loaded.set(specifier, mod),
+        () => undefined,
+      );
     }
     return m;
   };
@@ -66,7 +210,31 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
     }
   };
   const warmUp = (workerData as SandboxWorkerData | null)?.warmUp !== false;
-  const warm = Promise.allSettled([...preload.map(load), ...(warmUp ? [warmBuiltins()] : [])]).then(() => post({ type: 'ready' }));
+  // The container start path itself (clock, live policy, bridge, shared recorder, metered gate, the runner)
+  // once on a throw-away container, so a real start runs code that is already compiled.
+  const warmStart = async (): Promise<void> => {
+    const mod = Object.hasOwn(builtins, WARM_RUNNER) ? builtins[WARM_RUNNER] : undefined;
+    if (mod === undefined) return;
+    const { msg, close } = warmStartMessage();
+    let rec: RingRecorder | undefined;
+    // Nothing goes to the kernel: blocks are taken here, everything else is dropped.
+    const sink: Post = (m) => {
+      if (m.type === 'records' && rec?.shared !== undefined) drainSlots(rec.shared);
+    };
+    try {
+      await launch(mod, msg, sink, (_c, r) => (rec = r));
+      rec?.flush();
+    } catch {
+      // A failed warm-up only costs speed.
+    } finally {
+      close();
+    }
+  };
+  let warmed = false;
+  const warm = Promise.allSettled([...preload.map(load), ...(warmUp ? [warmBuiltins().then(warmStart)] : [])]).then(() => {
+    warmed = true;
+    post({ type: 'ready' });
+  });
 
   let started = false;
   let instance: RunnerInstance | undefined;
@@ -77,79 +245,19 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
     recorder?.flush();
   }
 
-  const start = async (msg: Extract<ToWorker, { type: 'start' }>): Promise<void> => {
-    await warm;
-    const mod = await load(msg.runner).catch((e: unknown) => {
-      throw new ForgeError('NOT_FOUND', `runner ${JSON.stringify(msg.runner)} cannot be loaded: ${e instanceof Error ? e.message : String(e)}`);
-    });
-    const run: Runner | undefined = typeof mod.run === 'function' ? mod.run : typeof mod.default === 'function' ? mod.default : undefined;
-    if (run === undefined) throw new ForgeError('NOT_FOUND', `runner ${JSON.stringify(msg.runner)} exports no run function`);
-    const limits = msg.limits as ResolvedLimits;
-    const control = msg.control;
-    const meter = msg.meter;
-    const now = msg.clockBuffer instanceof SharedArrayBuffer ? coarseClockReader(msg.clockBuffer) : undefined;
-    const c = new GuestClock(meter, msg.timeBase, now);
-    clock = c;
-    const syscalls = new SyscallTable(KNOWN_SYSCALLS);
-    const policyPort = msg.policyPort as unknown as MessagePort;
-    const policy = new LivePolicy(msg.policy as SandboxPolicy | undefined, syscalls, control, policyPort);
-    const bridge = createWorkerBridge(msg.bridgePort as unknown as MessagePort, msg.bridgeSignal, limits.bridgeTimeoutMs, c);
-    const budget = createOutputBudget(limits.maxOutputBytes, meter);
-    if (typeof msg.recordBlockSize === 'number' && msg.recordBlockSize > 0) {
-      let sent = syscalls.size;
-      recorder = new RingRecorder({
-        blockSize: Math.max(1, Math.floor(msg.recordBlockSize)),
-        onBlock: (block: RawBlock) => {
-          const all = syscalls.names();
-          const names = all.length > sent ? all.slice(sent) : [];
-          sent = all.length;
-          post({ type: 'records', block, names }, [block.fields.buffer as ArrayBuffer, block.arena.buffer as ArrayBuffer]);
-        },
-        // In shared memory, so the kernel can salvage the pending calls if it has to kill this worker.
-        shared: true,
+  const start = async (msg: StartMessage): Promise<void> => {
+    // A warm worker with the runner loaded goes straight on; otherwise wait for the warm-up and the import.
+    let mod = warmed ? loaded.get(msg.runner) : undefined;
+    if (mod === undefined) {
+      await warm;
+      mod = await load(msg.runner).catch((e: unknown) => {
+        throw new ForgeError('NOT_FOUND', `runner ${JSON.stringify(msg.runner)} cannot be loaded: ${e instanceof Error ? e.message : String(e)}`);
       });
-      if (recorder.shared !== undefined) post({ type: 'ring', ring: recorder.shared });
     }
-    const rec = recorder;
-    const env: RunnerEnv = {
-      id: msg.id,
-      data: msg.data,
-      control,
-      limits,
-      maxMemoryPages: Math.min(65536, Math.floor(limits.maxMemoryBytes / 65536)),
-      syscalls,
-      policy,
-      kernelPolicy: msg.policy !== undefined && msg.policy !== null,
-      recorder: rec,
-      flushRecords,
-      bridge,
-      stdout: createOutputSink(budget, (bytes) => post({ type: 'output', stream: 'stdout', bytes })),
-      stderr: createOutputSink(budget, (bytes) => post({ type: 'output', stream: 'stderr', bytes })),
-      createGate: (options = {}) => {
-        const gateRecorder: CallRecorder | undefined = options.recorder ?? rec;
-        const flush = gateRecorder !== undefined && typeof (gateRecorder as { flush?: unknown }).flush === 'function' ? () => void (gateRecorder as RingRecorder).flush() : undefined;
-        return new MeteredGate(
-          {
-            syscalls,
-            policy: options.policy ?? policy,
-            control,
-            onQuarantined: 'block',
-            ...(now === undefined ? {} : { now }),
-            ...(gateRecorder === undefined ? {} : { recorder: gateRecorder }),
-            ...(options.onQuarantine === undefined ? {} : { onQuarantine: options.onQuarantine }),
-            ...(flush === undefined ? {} : { onHold: flush }),
-          },
-          c,
-          flush,
-        );
-      },
-      guest: (fn) => c.guest(fn),
-      pollPolicy: () => policy.poll(),
-      onPolicyUpdate: (cb) => policy.onUpdate(cb),
-      reportMemory: (pages) => Atomics.store(meter, METER_MEMORY_PAGES, pages | 0),
-      serve: (inst) => ({ [SERVE]: inst }) satisfies ServeMarker,
-    };
-    const value: unknown = await run(env);
+    const value = await launch(mod, msg, post, (c, r) => {
+      clock = c;
+      recorder = r;
+    });
     if (isServe(value)) {
       instance = value[SERVE];
       post({ type: 'serving' });

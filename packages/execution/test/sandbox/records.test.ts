@@ -101,15 +101,28 @@ describe('call records to the kernel', () => {
     expect(full.events.indexOf('failed')).toBe(10);
 
     // 105 calls: the 5 calls of the unflushed partial block are salvaged from the worker's shared ring after
-    // the kill (verdicts kept; the deciding rule is not in shared memory, so it reads null).
+    // the kill, verdicts and deciding rules kept (rule indexes are in shared memory, their names already
+    // reached the kernel with the earlier blocks).
     const partial = collect((onRecords) =>
       pool.start({ runner: 'builtin:core', data: { module: guest, entry: 'ticks_then_spin', args: [105] }, policy: testPolicy(), limits: { cpuPerCallMs: 150 }, onRecords, recordBlockSize: 10 }),
     );
     expect((await rejection(partial.c.result)).code).toBe('SANDBOX_CPU_EXCEEDED');
     expect(partial.records.map((x) => x.seq)).toEqual([...Array(105).keys()]);
-    expect(partial.records.slice(100).every((r) => r.syscall === partial.records[0]!.syscall && r.verdict === partial.records[0]!.verdict && r.rule === null)).toBe(true);
     expect(partial.records[99]!.rule).not.toBeNull();
+    expect(partial.records.slice(100).every((r) => r.syscall === partial.records[0]!.syscall && r.verdict === partial.records[0]!.verdict && r.rule === partial.records[99]!.rule)).toBe(true);
     expect(partial.c.stats().calls).toBe(105);
+  });
+
+  it('many blocks through the shared slots (each slot reused many times): every call, in order, with its rule', async () => {
+    const { c, records, blocks, events } = collect((onRecords) =>
+      pool.start({ runner: 'builtin:core', data: { module: guest, entry: 'ticks', args: [20_000] }, policy: testPolicy(), onRecords, recordBlockSize: 8 }),
+    );
+    const r = await c.result;
+    expect(r.value).toBe(20_000);
+    expect(blocks.length).toBe(2500);
+    expect(events.at(-1)).toBe('result');
+    expect(records.map((x) => x.seq)).toEqual([...Array(20_000).keys()]);
+    expect(records.every((x) => x.rule === 'base/time' && x.verdict === 'allow' && x.syscall === 'forgeone:time/now')).toBe(true);
   });
 
   it('flushes the partial block when a call blocks on quarantine, and after a serving call returns', async () => {

@@ -187,6 +187,15 @@ const WARM_GUEST =
   'AGFzbQEAAAABFgRgAn9/AX9gBH9/f38Bf2ABfwBgAAACbgMWd2FzaV9zbmFwc2hvdF9wcmV2aWV3MQ5hcmdzX3NpemVzX2dldAAAFndhc2lfc25hcHNob3RfcHJldmlldzEIZmRfd3JpdGUAARZ3YXNpX3NuYXBzaG90X3ByZXZpZXcxCXByb2NfZXhpdAACAwIBAwUDAQABBxMCBm1lbW9yeQIABl9zdGFydAADCi4BLABBAEEEEAAaQRBBwAA2AgBBFEEBNgIAQQFBEEEBQRgQARpBAUAAGkEAEAILCwgBAEHAAAsBdw==';
 
 /**
+ * Data of a throw-away container for warming up a worker: a tiny guest (args, fd_write, memory.grow,
+ * proc_exit) with an argument, an empty environment and a read-only directory.
+ * @returns runner data for `builtin:wasi-p1`
+ */
+export function warmP1Data(): WasiP1RunnerData {
+  return { module: new Uint8Array(Buffer.from(WARM_GUEST, 'base64')), capabilities: { args: ['warm'], env: {}, dirs: [{ hostPath: tmpdir(), guestPath: '/warm', readOnly: true }] } };
+}
+
+/**
  * Run {@link runWasiP1} once on a throw-away guest in this worker (rewrite, compile, capability policy,
  * preview1 host, gate, recorder), so a container's first start does not pay for cold code. The pool's
  * workers do this before they report ready.
@@ -200,7 +209,7 @@ export async function warmWasiP1(): Promise<void> {
   const recorder = new RingRecorder({ blockSize: 2 });
   const env: RunnerEnv = {
     id: 'warm-up',
-    data: { module: new Uint8Array(Buffer.from(WARM_GUEST, 'base64')), capabilities: { args: ['warm'], env: {}, dirs: [{ hostPath: tmpdir(), guestPath: '/warm', readOnly: true }] } },
+    data: warmP1Data(),
     control,
     limits: DEFAULT_LIMITS,
     maxMemoryPages: 4,
