@@ -8,8 +8,11 @@ import { registerHeatmap } from './commands/heatmap.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerPkg } from './commands/pkg.js';
 import { registerPlugin } from './commands/plugin.js';
+import { registerRemote } from './commands/remote.js';
 import { registerRun } from './commands/run.js';
 import { registerSelftest } from './commands/selftest.js';
+import { registerServe } from './commands/serve.js';
+import { registerToken } from './commands/token.js';
 import { registerTrace } from './commands/trace.js';
 import { registerTrust } from './commands/trust.js';
 import type { Context } from './context.js';
@@ -55,6 +58,8 @@ export function buildProgram(ctx: Context): Command {
     .helpOption('-h, --help', 'show help for a command')
     .addOption(new Option('--json', 'print exactly one JSON document on standard output instead of text'))
     .addOption(new Option('--provider <name>', 'crypto provider: node (OpenSSL) or noble (pure JS)').choices(['node', 'noble']).default('node'))
+    .addOption(new Option('--server <url>', 'the API server of remote commands (containers, launch, packages, quarantine, audit verify); or FORGEONE_SERVER'))
+    .addOption(new Option('--token <token>', 'the bearer token for --server (forgeone token issue); or FORGEONE_TOKEN'))
     .addHelpText(
       'after',
       examples(
@@ -84,5 +89,8 @@ export function buildProgram(ctx: Context): Command {
   registerSelftest(program, ctx);
   registerHeatmap(program, ctx);
   registerDemo(program, ctx);
+  registerServe(program, ctx);
+  registerToken(program, ctx);
+  registerRemote(program, ctx);
   return program;
 }

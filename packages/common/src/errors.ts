@@ -115,6 +115,13 @@ export const ErrorCodes = {
   BOOT_QUOTE_INVALID: { description: 'A boot quote does not verify: bad signature, wrong key, or an event log that does not replay to it.', status: 400, retryable: false },
   // diagnostics
   SELFTEST_FAILED: { description: 'A self-test failed or could not run; the kernel runs degraded.', status: 503, retryable: false },
+  // api
+  AUTH_MISSING: { description: 'The request carries no bearer token.', status: 401, retryable: false },
+  AUTH_INVALID: { description: 'The bearer token is malformed, not signed by a trusted key, or its claims are wrong.', status: 401, retryable: false },
+  AUTH_EXPIRED: { description: 'The bearer token has expired (or is not valid yet).', status: 401, retryable: false },
+  AUTH_FORBIDDEN: { description: 'The token\'s role does not allow this request.', status: 403, retryable: false },
+  RATE_LIMITED: { description: 'Too many requests with this token; retry after the time the response gives.', status: 429, retryable: true },
+  UNSUPPORTED_MEDIA_TYPE: { description: 'The request body has a content type this endpoint does not take.', status: 415, retryable: false },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** Every stable error code. */

@@ -4,6 +4,7 @@ import { AUDIT_EVIDENCE_FORMAT, verifyAuditExport, verifyAuditLog } from '@forge
 import type { Context } from '../context.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../errors.js';
 import { examples, layout, shortHex } from '../format.js';
+import { auditVerifyRemote } from './remote.js';
 import { issueJson, readChainFile, trustedKeysFrom } from './trace.js';
 import type { KeyOptions } from './trace.js';
 
@@ -34,12 +35,13 @@ export function registerAudit(program: Command, ctx: Context): void {
         'the chain, and every checkpoint signature against the trusted kernel keys. Exit status 0 when it verifies;\n' +
         '1 with code STATE_CORRUPT and the finding when it does not.',
     )
-    .argument('<file>', 'audit log export or evidence bundle')
+    .argument('[file]', 'audit log export or evidence bundle; without it, with --server: the server\'s audit log')
     .option('--trust-root <file>', 'trust the keys of a role of this trust root')
     .option('--role <name>', 'the trust root role whose keys sign the audit log', 'kernel')
     .option('--key <file...>', 'trust these public key files')
     .addHelpText('after', examples('forgeone audit verify audit.log --key kernel.key.pub', 'forgeone audit verify quarantines.evidence.json --trust-root trust-root.json --json'))
-    .action(async (file: string, opts: KeyOptions) => {
+    .action(async (file: string | undefined, opts: KeyOptions, cmd: Command) => {
+      if (file === undefined) return auditVerifyRemote(ctx, cmd, opts);
       try {
         const keys = await trustedKeysFrom(ctx, opts);
         const bytes = await readChainFile(ctx, file);

@@ -1,0 +1,2 @@
+import { preset } from '@forgeone/build-preset';
+export default preset({ index: 'src/index.ts' });

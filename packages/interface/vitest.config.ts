@@ -1,0 +1,2 @@
+import { vitestPreset } from '@forgeone/build-preset/vitest';
+export default vitestPreset();
