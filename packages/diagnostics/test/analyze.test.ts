@@ -1,7 +1,7 @@
 import { createIdentity, trustVector } from '@forgeone/common';
 import { NodeCryptoProvider, SigningKey } from '@forgeone/crypto';
 import { createTraceWriter, exportTrace, parseTrace } from '@forgeone/observer';
-import type { TraceCallRecord } from '@forgeone/observer';
+import type { AnomalyFlag, TraceCallRecord } from '@forgeone/observer';
 import { createMemoryStore } from '@forgeone/store';
 import { describe, expect, it } from 'vitest';
 import { analyzeTrace, createDetectorSet, createFrequencyDetector, createRuleDetector, createSequenceDetector, createStoreBaselines, runIntegrity, traceKey } from '../src/index.js';
@@ -10,7 +10,7 @@ import { KEYS, attackRun, normalRun } from './synth.js';
 const provider = new NodeCryptoProvider();
 const kernel = SigningKey.generate(provider);
 
-async function trace(id: string, records: TraceCallRecord[]) {
+async function trace(id: string, records: TraceCallRecord[], flags: readonly AnomalyFlag[] = []) {
   const store = createMemoryStore();
   const w = await createTraceWriter({
     store,
@@ -26,7 +26,7 @@ async function trace(id: string, records: TraceCallRecord[]) {
     },
   });
   await w.append(records);
-  await w.stop({ outcome: 'exited', exitCode: 0 });
+  await w.stop({ outcome: 'exited', exitCode: 0, flags });
   return parseTrace(await exportTrace(store, id), provider);
 }
 
@@ -53,5 +53,22 @@ describe('analyzeTrace', () => {
     expect(bad.explanation.json.integrity.penalties.map((p) => p.cause)).toEqual(expect.arrayContaining(['high flags']));
     expect(bad.explanation.text).toContain('[high] kv-escape-key: forgeone:kv/get with an escape-shaped key ../../../etc/passwd (allow)');
     expect(runIntegrity(rogue.records, bad.explanation.json.flags)).toBe(bad.explanation.json.integrity.score);
+  });
+
+  it('counts a flag once when the kernel already put it in the trace summary (scored at stop by the same detector)', async () => {
+    const baselines = createStoreBaselines(createMemoryStore());
+    const detector = createDetectorSet([createSequenceDetector({ baselines }), createFrequencyDetector({ baselines }), createRuleDetector()]);
+    await detector.learn(Array.from({ length: 20 }, (_, i) => normalRun('kv-counter', i)), KEYS['kv-counter']);
+    const records = attackRun('kv-counter', 'dotdot', 4);
+    const atStop = await detector.score(records, KEYS['kv-counter']);
+    expect(atStop.flags.length).toBeGreaterThan(0);
+    const note = { name: 'operator-note', severity: 'low' } as const;
+    const scored = await trace('scored', records, [...atStop.flags, note]);
+    const unscored = await trace('unscored', records, [note]);
+    const again = await analyzeTrace(scored, detector);
+    const once = await analyzeTrace(unscored, detector);
+    expect(again.explanation.json.flags).toHaveLength(atStop.flags.length + 1);
+    expect(again.explanation.json.integrity).toEqual(once.explanation.json.integrity);
+    expect(runIntegrity(records, again.explanation.json.flags)).toBe(again.explanation.json.integrity.score);
   });
 });

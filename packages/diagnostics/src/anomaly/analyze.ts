@@ -42,9 +42,15 @@ export interface TraceAnalysis {
   readonly explanation: TraceExplanation;
 }
 
+/** Identity of a flag: the same finding (name, severity, detail, record) from the same detector on the same run. */
+function flagKey(f: AnomalyFlag): string {
+  return JSON.stringify([f.name, f.severity, f.detail ?? null, f.seq ?? null]);
+}
+
 /**
  * Score a recorded run and explain it with the anomalies found: the integrity score and the verdict of the
- * explanation then reflect denials and anomalies together.
+ * explanation then reflect denials and anomalies together. A flag the trace's summary already holds (the kernel
+ * scored the run with the same detector when it stopped) is not added again, so it is counted once.
  * @param trace - a trace (`readTrace` / `parseTrace`)
  * @param detector - the detector (a set, usually)
  * @param options - explanation options (rule texts, verification); `flags` given here are kept too
@@ -58,6 +64,8 @@ export interface TraceAnalysis {
  */
 export async function analyzeTrace(trace: Trace, detector: AnomalyDetector, options: ExplainOptions = {}): Promise<TraceAnalysis> {
   const anomaly = await detector.score(trace.records, traceKey(trace));
-  const explanation = explainTrace(trace, { ...options, flags: [...(options.flags ?? []), ...anomaly.flags] });
+  const recorded = new Set((trace.summary?.flags ?? []).map(flagKey));
+  const added = anomaly.flags.filter((f) => !recorded.has(flagKey(f)));
+  const explanation = explainTrace(trace, { ...options, flags: [...(options.flags ?? []), ...added] });
   return { anomaly, explanation };
 }
