@@ -378,7 +378,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     await audit.append({ kind: 'container.stopped', subject: l.id, actor: 'kernel', details: { status: record.status, traceId: l.traceId, calls: summary.records, denials: summary.denials, integrityMilli: summary.integrity, ...(failure === null ? {} : { code: failure.code }) } });
     const exported = await exportTrace(store, l.traceId);
     const verification = verifyTrace(exported, { trustedKeys: [kernelKey], crypto });
-    const explanation = explainTrace(parseTrace(exported, crypto), { verification }) // the flags are in the summary already;
+    const explanation = explainTrace(parseTrace(exported, crypto), { verification }); // the flags are in the summary already
     pump();
     return { id: l.id, traceId: l.traceId, record, outcome, error: failure === null ? null : { code: failure.code, message: failure.message }, logs, summary, explanation };
   };
