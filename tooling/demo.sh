@@ -144,7 +144,7 @@ expect_refused PKG_QUORUM_NOT_MET "$D/under-signed.forgepkg"
 
 printf '\n== Summary\n'
 if [[ $verified == yes && $problems -eq 0 ]]; then
-  echo "demo OK: hello ran behind the gate with a verified signed trace (a tampered copy was caught), the C guest ran from its"
+  echo "demo OK: the reference app booted a kernel, ran hello beside rogue (quarantined, terminated) and verified both traces; hello ran behind the gate with a verified signed trace (a tampered copy was caught), the C guest ran from its"
   echo "signed package, rogue was stopped; the 3-of-5 package verified; the tampered and under-signed copies were refused"
   echo "(files are in $D/)"
 else
