@@ -102,6 +102,7 @@ export const API = {
   exportAudit: route({ method: 'GET', path: '/v1/audit/export', summary: 'Export the whole audit log (JSON lines)', tag: 'audit', access: AUDIT, response: NDJSON }),
 
   diagnostics: route({ method: 'GET', path: '/v1/diagnostics', summary: 'Kernel and server state for operators', tag: 'diagnostics', access: INSPECT, response: S.DiagnosticsBody }),
+  heatmap: route({ method: 'GET', path: '/v1/diagnostics/heatmap', summary: 'Denials and anomaly flags over identity × syscall and container × time, from the recorded traces', tag: 'diagnostics', access: INSPECT, query: S.HeatmapQuery, response: S.HeatmapBody }),
   selfTest: route({ method: 'POST', path: '/v1/diagnostics/selftest', summary: 'Run the kernel self-tests (a failure marks it degraded)', tag: 'diagnostics', access: OPERATE, response: S.SelfTestBody, audit: true }),
   events: route({ method: 'GET', path: '/v1/events', summary: 'Live events: container state changes, denials, quarantines, policy changes (server-sent events)', tag: 'events', access: READ, query: S.EventsQuery, response: { raw: true, contentType: 'text/event-stream', description: 'server-sent events: `event` is the type, `data` an Event document, `id` a sequence number (send Last-Event-ID to resume)' } }),
   metrics: route({ method: 'GET', path: '/metrics', summary: 'Prometheus metrics: the kernel\'s and the API\'s', tag: 'diagnostics', access: READ, response: { raw: true, contentType: 'text/plain; version=0.0.4; charset=utf-8', description: 'Prometheus text format' } }),

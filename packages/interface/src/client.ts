@@ -109,7 +109,7 @@ export interface ForgeClient {
   /** The audit log. */
   readonly audit: { readonly query: Call<'queryAudit'>; readonly verify: Call<'verifyAudit'>; readonly evidence: Call<'auditEvidence'>; readonly export: Call<'exportAudit'> };
   /** Diagnostics. */
-  readonly diagnostics: { readonly get: Call<'diagnostics'>; readonly selfTest: Call<'selfTest'>; readonly metrics: Call<'metrics'> };
+  readonly diagnostics: { readonly get: Call<'diagnostics'>; readonly heatmap: Call<'heatmap'>; readonly selfTest: Call<'selfTest'>; readonly metrics: Call<'metrics'> };
 }
 
 interface AnyInput {
@@ -271,6 +271,6 @@ export function createClient(options: ClientOptions): ForgeClient {
     traces: { get: bind('getTrace'), verify: bind('verifyTrace'), explain: bind('explainTrace'), replay: bind('replayTrace'), export: bind('exportTrace') },
     quarantine: { list: bind('listQuarantine'), add: bind('quarantineContainer'), analyze: bind('analyzeQuarantine'), release: bind('releaseQuarantine'), terminate: bind('terminateQuarantine') },
     audit: { query: bind('queryAudit'), verify: bind('verifyAudit'), evidence: bind('auditEvidence'), export: bind('exportAudit') },
-    diagnostics: { get: bind('diagnostics'), selfTest: bind('selfTest'), metrics: bind('metrics') },
+    diagnostics: { get: bind('diagnostics'), heatmap: bind('heatmap'), selfTest: bind('selfTest'), metrics: bind('metrics') },
   };
 }

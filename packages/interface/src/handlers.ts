@@ -9,6 +9,7 @@ import type { ContainerRecord } from '@forgeone/core';
 import { createPackageVerifier, type PackageVerifier, type VerifiedPackage } from '@forgeone/crypto';
 import { canonicalHost, canonicalPath } from '@forgeone/execution';
 import type { ContainerReport, Kernel, LaunchRequest } from '@forgeone/kernel';
+import { buildHeatmap, type HeatmapRun } from '@forgeone/diagnostics';
 import { explainTrace, exportTrace, parseTrace, verifyTrace, type AuditFilter } from '@forgeone/observer';
 import { compilePolicy, type QuarantineCallRecord, type QuarantineRecord } from '@forgeone/trust';
 import type { z } from 'zod';
@@ -482,6 +483,22 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         process: { uptimeSeconds: process.uptime(), rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, node: process.version, pid: process.pid },
         api: { uptimeSeconds: (clock.now() - stats.startedAt) / 1000, eventStreams: hub.streams, packages: (await packages.list()).length, requests: stats.requests },
       };
+    },
+    async heatmap({ query }) {
+      const limit = query.limit ?? 100;
+      const records = [...kernel.registry.list()].sort((a, b) => b.createdAt - a.createdAt).slice(0, limit);
+      const runs: HeatmapRun[] = [];
+      for (const r of records) {
+        let traceId: string;
+        try {
+          traceId = await traceIdOf(r.id);
+        } catch {
+          continue; // no trace recorded (refused before it ran)
+        }
+        const trace = parseTrace(await exportTrace(kernel.store, traceId), kernel.crypto);
+        runs.push({ subject: trace.header.identity.subject, containerId: r.id, records: trace.records, flags: trace.summary?.flags ?? [] });
+      }
+      return JSON.parse(JSON.stringify(buildHeatmap(runs))) as Record<string, unknown>;
     },
     async selfTest({ audit }) {
       const r = await kernel.selfTest();

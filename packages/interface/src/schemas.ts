@@ -474,6 +474,11 @@ export const DiagnosticsBody = named(
   }),
 );
 
+/** `GET /v1/diagnostics/heatmap` query: how many of the most recent containers to draw from (default 100). */
+export const HeatmapQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).optional() });
+/** `GET /v1/diagnostics/heatmap`: the heatmap JSON of `@forgeone/diagnostics` (`buildHeatmap`). */
+export const HeatmapBody = named('Heatmap', anyRecord.describe('identity × syscall and container × time cells (denials, flags, score), per-container integrity'));
+
 /** `POST /v1/diagnostics/selftest`. */
 export const SelfTestBody = named('SelfTestReport', anyRecord.describe('results, counts by status, degraded, duration'));
 

@@ -151,6 +151,10 @@ describe('the API over HTTP with the real plugins', () => {
       expect(stopped.done).toBe(true);
       expect(['stopped', 'failed']).toContain(stopped.report?.status);
 
+      // The heatmap, served as JSON, has rogue's refused calls in its row.
+      const heat = (await operator.diagnostics.heatmap({ query: {} })) as { identities?: { rows: string[] }; cells?: unknown[] };
+      expect(JSON.stringify(heat)).toContain('plugin:rogue');
+
       // The audit log verifies, and holds every mutating request with its caller.
       const audit = await admin.audit.verify();
       expect(audit).toMatchObject({ ok: true, issue: null });
