@@ -1,6 +1,6 @@
 import { ForgeError } from '@forgeone/common';
 import { WasmReader, encodeName, encodeU } from './leb.js';
-import { SectionId, memoryInfo, readExports, readImports, readMemories, readSections, type ExportInfo, type RawSection } from './module.js';
+import { SectionId, assembleModule, memoryInfo, readExports, readImports, readMemories, readSections, type ExportInfo, type RawSection } from './module.js';
 
 /** Prefix of the exports {@link exportState} adds for defined globals: `__forgeone_global_<index>`. */
 export const STATE_GLOBAL_EXPORT_PREFIX = '__forgeone_global_';
@@ -264,7 +264,7 @@ export function exportState(bytes: Uint8Array, options: ExportStateOptions = {})
       replaced.set(exportSection, [...encodeU(n + count), ...bytes.subarray(r.pos, exportSection.end), ...added]);
     }
   }
-  const out = splice(bytes, sections, replaced, inserted);
+  const out = assembleModule(bytes, sections, replaced, inserted);
   return { bytes: out, layout: { globals, memories, tables, tag: tag ?? null } };
 }
 
@@ -283,36 +283,3 @@ function encodeSigned32(value: number): number[] {
   }
 }
 
-/** Sections that must come after the global and export sections (start, element, data count, code, data). */
-const AFTER_EXPORT = new Set<number>([SectionId.Start, SectionId.Element, SectionId.DataCount, SectionId.Code, SectionId.Data]);
-/** Sections that must come after the global section (the export section and those after it). */
-const AFTER_GLOBAL = new Set<number>([SectionId.Export, ...AFTER_EXPORT]);
-
-/** Copy the module, replacing some sections' contents and inserting new sections where the order requires. */
-function splice(bytes: Uint8Array, sections: readonly RawSection[], replaced: ReadonlyMap<RawSection, number[]>, inserted: readonly { id: number; content: number[] }[]): Uint8Array {
-  const parts: (Uint8Array | number[])[] = [bytes.subarray(0, 8)];
-  // At most a global and an export section are inserted; the global section comes first.
-  const pending = [...inserted].sort((a, b) => (a.id === SectionId.Global ? 0 : 1) - (b.id === SectionId.Global ? 0 : 1));
-  const emit = (id: number, content: ArrayLike<number>): void => {
-    parts.push([id, ...encodeU(content.length)]);
-    parts.push(content instanceof Uint8Array ? content : Array.from(content));
-  };
-  const mustPrecede = (id: number, next: number): boolean => (id === SectionId.Global ? AFTER_GLOBAL.has(next) : AFTER_EXPORT.has(next));
-  for (const s of sections) {
-    while (pending.length > 0 && s.id !== SectionId.Custom && mustPrecede(pending[0]!.id, s.id)) {
-      const a = pending.shift()!;
-      emit(a.id, a.content);
-    }
-    emit(s.id, replaced.get(s) ?? bytes.subarray(s.start, s.end));
-  }
-  for (const a of pending) emit(a.id, a.content);
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

@@ -11,6 +11,7 @@ import {
   type MemoryInfo,
   type RawLimits,
   type RawSection,
+  assembleModule,
 } from './module.js';
 
 /** The largest number of 64 KiB pages a 32-bit memory can have (4 GiB). */
@@ -147,11 +148,11 @@ export function limitMemoryDetailed(bytes: Uint8Array, maxPages: number, options
       if (plan.grows > 0) {
         for (const [s, content] of plan.replaced) replaced.set(s, content);
         instrumented = true;
-        return { bytes: assemble(bytes, sections, replaced, plan.added), memories, instrumented, grows };
+        return { bytes: assembleModule(bytes, sections, replaced, plan.added), memories, instrumented, grows };
       }
     }
   }
-  return { bytes: assemble(bytes, sections, replaced, []), memories, instrumented, grows };
+  return { bytes: assembleModule(bytes, sections, replaced, []), memories, instrumented, grows };
 }
 
 /**
@@ -166,40 +167,6 @@ export function memoryExceeded(exports: WebAssembly.Exports): number {
     return typeof v === 'number' ? v >>> 0 : 0;
   }
   return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Assembly
-
-const ORDER: Readonly<Record<number, number>> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
-
-function assemble(bytes: Uint8Array, sections: readonly RawSection[], replaced: ReadonlyMap<RawSection, number[]>, added: readonly { id: number; content: number[] }[]): Uint8Array {
-  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
-  const pending = [...added].sort((a, b) => ORDER[a.id]! - ORDER[b.id]!);
-  const emit = (id: number, content: ArrayLike<number>): void => {
-    parts.push(Uint8Array.from([id, ...encodeU(content.length)]));
-    parts.push(content instanceof Uint8Array ? content : Uint8Array.from(content));
-  };
-  for (const s of sections) {
-    if (s.id !== SectionId.Custom) {
-      while (pending.length > 0 && ORDER[pending[0]!.id]! < ORDER[s.id]!) {
-        const a = pending.shift()!;
-        emit(a.id, a.content);
-      }
-    }
-    const r = replaced.get(s);
-    emit(s.id, r ?? bytes.subarray(s.start, s.end));
-  }
-  for (const a of pending) emit(a.id, a.content);
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

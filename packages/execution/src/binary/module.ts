@@ -1,5 +1,5 @@
 import { ForgeError } from '@forgeone/common';
-import { WasmReader } from './leb.js';
+import { WasmReader, encodeU } from './leb.js';
 
 /** Section ids of the core binary format. */
 export const SectionId = Object.freeze({
@@ -303,4 +303,45 @@ export function inspectModule(bytes: Uint8Array): ModuleInfo {
     memories,
     importCounts,
   };
+}
+
+/** Canonical order of the known sections (custom sections may stand anywhere). */
+const ORDER: Readonly<Record<number, number>> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
+
+/**
+ * Reassemble a module: its sections in order, some with new contents, and new sections inserted where the
+ * canonical section order puts them (before the first later non-custom section).
+ * @param bytes - the original module
+ * @param sections - its sections (`readSections`)
+ * @param replaced - new contents of some sections
+ * @param added - sections to insert (at most one per id)
+ * @returns the new module's bytes
+ */
+export function assembleModule(bytes: Uint8Array, sections: readonly RawSection[], replaced: ReadonlyMap<RawSection, number[]>, added: readonly { id: number; content: number[] }[]): Uint8Array {
+  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+  const pending = [...added].sort((a, b) => ORDER[a.id]! - ORDER[b.id]!);
+  const emit = (id: number, content: ArrayLike<number>): void => {
+    parts.push(Uint8Array.from([id, ...encodeU(content.length)]));
+    parts.push(content instanceof Uint8Array ? content : Uint8Array.from(content));
+  };
+  for (const s of sections) {
+    if (s.id !== SectionId.Custom) {
+      while (pending.length > 0 && ORDER[pending[0]!.id]! < ORDER[s.id]!) {
+        const a = pending.shift()!;
+        emit(a.id, a.content);
+      }
+    }
+    const r = replaced.get(s);
+    emit(s.id, r ?? bytes.subarray(s.start, s.end));
+  }
+  for (const a of pending) emit(a.id, a.content);
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -207,9 +207,11 @@ export async function replayComponent(options: ReplayComponentOptions): Promise<
     disposeComponentImports(imports);
   }
   const divergence = gate.finish();
+  // The records before the diverging one matched (an extra call diverges after all of them).
+  const at = divergence === null ? -1 : records.findIndex((r) => r.seq === divergence.seq);
   return {
     identical: divergence === null,
-    matched: divergence === null ? records.length : records.findIndex((r) => r.seq === divergence.seq) === -1 ? gate.sequence : records.findIndex((r) => r.seq === divergence.seq),
+    matched: divergence === null ? records.length : at === -1 ? gate.sequence : at,
     records: records.length,
     divergence,
     outcome,
