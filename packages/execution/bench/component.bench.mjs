@@ -17,17 +17,10 @@
 // Goals (issue 4): gated/raw ≤ 1.5× without arguments, ≤ 1.25× with a string argument.
 //   node bench/component.bench.mjs [--quick] [--guest=js|wat] [--mode=gated|raw] [--n=N] [--rounds=R] [--recorder=copy]
 // --guest runs one guest only, --mode one column only (for `node --cpu-prof`).
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { KNOWN_SYSCALLS, SyscallTable, createIdentity, trustVector } from '@forgeone/common';
-import { compilePolicy, parsePolicy } from '@forgeone/trust';
 import { Gate, RingRecorder, buildComponentImports, createCoarseClock, createMemoryServices, transpileComponent } from '../dist/index.js';
+import { BUILD, buildJsLoopGuest, buildWatLoopGuest, loopPolicy } from './loop-guests.mjs';
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const quick = process.argv.includes('--quick');
@@ -37,46 +30,19 @@ const NWAT = Number(arg('n') ?? (quick ? 200_000 : 2_000_000));
 const onlyGuest = arg('guest');
 const ROUNDS = Number(arg('rounds') ?? (quick ? 3 : 9));
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const WIT = join(here, '../../../plugins/wit/forgeone.wit');
-const GUEST = join(here, 'fixtures/loop.js');
-const WAT = join(here, 'fixtures/loop.wat');
-const TOOLS = join(here, '../test/fixtures/components');
-const BUILD = join(tmpdir(), 'forgeone-bench-components');
-
-// 1. Componentize the guest once (child process, lzma stub: see test/fixtures/components/), cached by the hash
-// of everything that goes into it; every WASI feature of the engine disabled so it imports forgeone:host only.
-async function buildGuest() {
-  const disable = 'stdio,random,clocks,http';
-  const h = createHash('sha3-256');
-  h.update(await readFile(GUEST));
-  h.update(await readFile(WIT));
-  h.update(`plugin\0${disable}\0componentize-js@0.17.0`);
-  const out = join(BUILD, `loop-${h.digest('hex').slice(0, 24)}.wasm`);
-  if (!existsSync(out)) {
-    await mkdir(BUILD, { recursive: true });
-    const t0 = performance.now();
-    await promisify(execFile)(process.execPath, ['--import', join(TOOLS, 'lzma-stub.mjs'), join(TOOLS, 'componentize.mjs'), GUEST, WIT, 'plugin', out, disable], {
-      cwd: TOOLS,
-      timeout: 300_000,
-      maxBuffer: 16 << 20,
-    });
-    console.log(`componentized ${GUEST} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
-  return new Uint8Array(await readFile(out));
-}
+// 1. The guests (bench/loop-guests.mjs): loop.js componentized once (every WASI feature of the engine
+// disabled, so it imports forgeone:host only) and cached by content hash; loop.wat assembled.
 
 // 2. Transpile once each (jco, sync instantiation mode; disk cache next to the components). The WAT guest
 // is assembled with jco's wasm-tools (milliseconds).
 const cacheDir = join(BUILD, 'jco');
-const { parse } = await import('@bytecodealliance/jco');
 const guests = [];
 if (onlyGuest === undefined || onlyGuest === 'js') {
-  const loaded = await transpileComponent(await buildGuest(), { cacheDir });
+  const loaded = await transpileComponent(await buildJsLoopGuest(), { cacheDir });
   guests.push({ name: 'js', label: 'JS guest (componentize-js 0.17, StarlingMonkey)', loaded, n: NJS, call: (exports, mode, n) => exports.run(`${mode} ${n}`) });
 }
 if (onlyGuest === undefined || onlyGuest === 'wat') {
-  const loaded = await transpileComponent(await parse(await readFile(WAT, 'utf8')), { cacheDir });
+  const loaded = await transpileComponent(await buildWatLoopGuest(), { cacheDir });
   const names = { now: 'loopNow', log: 'loopLog', empty: 'loopEmpty' };
   guests.push({ name: 'wat', label: 'core-wasm loop guest (bench/fixtures/loop.wat, no JS engine)', loaded, n: NWAT, call: (exports, mode, n) => exports[names[mode]](n) });
 }
@@ -96,22 +62,7 @@ const rawImports = () => ({
 });
 
 // 3b. GATED: the ABI adapter behind a Gate over a compiled policy, recording into a ring.
-const { policy } = parsePolicy(`
-apiVersion: forgeone.policy/v1
-name: bench
-version: 1
-defaultAction: deny
-root: base
-nodes:
-  base:
-    rules:
-      - { id: time, action: allow, syscalls: ["forgeone:time/now"] }
-      - { id: log, action: allow, syscalls: ["forgeone:log/write"] }
-      - { id: no-fs, action: deny, syscalls: ["wasi:filesystem/*"] }
-`);
-const syscalls = new SyscallTable(KNOWN_SYSCALLS);
-const identity = createIdentity({ subject: 'plugin:bench', trust: trustVector('Verified') });
-const program = compilePolicy(policy, { identity, syscalls });
+const { syscalls, gatePolicy } = loopPolicy();
 // The block consumer counts and gives each block back (it is done with it, as a consumer that hashes or
 // stores blocks synchronously is): the recorder then double-buffers instead of copying every block.
 // --recorder=copy keeps every block (one copy per block). In the sandbox, blocks go to the kernel thread in
@@ -125,7 +76,7 @@ const recorder = new RingRecorder({
   },
 });
 const clock = createCoarseClock();
-const gate = new Gate({ syscalls, policy: { mode: 'enforce', decide: (id, ctx) => program.decide(id, ctx) }, recorder, now: clock.now });
+const gate = new Gate({ syscalls, policy: gatePolicy, recorder, now: clock.now });
 // The memory services, with the same host work for log as the raw column (createMemoryServices keeps log
 // lines in an array, which is the service's cost, not the gate's).
 const services = { ...createMemoryServices(), log: touch };

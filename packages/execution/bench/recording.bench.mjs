@@ -11,65 +11,22 @@
 //            kernel's thread, not the guest's; the column shows what it would cost inline.
 // Goal (issue 5): on/off ≤ 1.10×.   node bench/recording.bench.mjs [--quick] [--wat-only] [--n=N] [--rounds=R]
 // A second guest, the JS plugin of the component bench (bench/fixtures/loop.js), shows a realistic call-heavy guest.
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { KNOWN_SYSCALLS, SyscallTable, createIdentity, trustVector } from '@forgeone/common';
 import { NodeCryptoProvider, SigningKey } from '@forgeone/crypto';
 import { createTraceWriter } from '@forgeone/observer';
 import { createMemoryStore } from '@forgeone/store';
-import { compilePolicy, parsePolicy } from '@forgeone/trust';
 import { Gate, RingRecorder, buildComponentImports, createCoarseClock, createMemoryServices, decodeBlock, transpileComponent } from '../dist/index.js';
+import { BUILD, buildJsLoopGuest, buildWatLoopGuest, loopPolicy } from './loop-guests.mjs';
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const quick = process.argv.includes('--quick');
 const N = Number(arg('n') ?? (quick ? 100_000 : 500_000));
 const ROUNDS = Number(arg('rounds') ?? (quick ? 3 : 7));
-const here = fileURLToPath(new URL('.', import.meta.url));
-const { parse } = await import('@bytecodealliance/jco');
-const BUILD = join(tmpdir(), 'forgeone-bench-components');
-const wat = await transpileComponent(await parse(await readFile(join(here, 'fixtures/loop.wat'), 'utf8')), { cacheDir: join(BUILD, 'jco') });
-
-// The JS guest of the component bench (componentize-js, cached by content hash like bench/component.bench.mjs).
-async function jsGuest() {
-  const TOOLS = join(here, '../test/fixtures/components');
-  const GUEST = join(here, 'fixtures/loop.js');
-  const WIT = join(here, '../../../plugins/wit/forgeone.wit');
-  const disable = 'stdio,random,clocks,http';
-  const h = createHash('sha3-256');
-  h.update(await readFile(GUEST));
-  h.update(await readFile(WIT));
-  h.update(`plugin\0${disable}\0componentize-js@0.17.0`);
-  const out = join(BUILD, `loop-${h.digest('hex').slice(0, 24)}.wasm`);
-  if (!existsSync(out)) {
-    await mkdir(BUILD, { recursive: true });
-    await promisify(execFile)(process.execPath, ['--import', join(TOOLS, 'lzma-stub.mjs'), join(TOOLS, 'componentize.mjs'), GUEST, WIT, 'plugin', out, disable], { cwd: TOOLS, timeout: 300_000, maxBuffer: 16 << 20 });
-  }
-  return transpileComponent(new Uint8Array(await readFile(out)), { cacheDir: join(BUILD, 'jco') });
-}
-const js = process.argv.includes('--wat-only') ? undefined : await jsGuest();
-
-const { policy } = parsePolicy(`
-apiVersion: forgeone.policy/v1
-name: bench-recording
-version: 1
-defaultAction: deny
-root: base
-nodes:
-  base:
-    rules:
-      - { id: time, action: allow, syscalls: ["forgeone:time/now"] }
-      - { id: log, action: allow, syscalls: ["forgeone:log/write"] }
-`);
-const syscalls = new SyscallTable(KNOWN_SYSCALLS);
-const identity = createIdentity({ subject: 'plugin:bench', trust: trustVector('Verified') });
-const program = compilePolicy(policy, { identity, syscalls });
-const decide = { mode: 'enforce', decide: (id, ctx) => program.decide(id, ctx) };
+const cacheDir = join(BUILD, 'jco');
+const wat = await transpileComponent(await buildWatLoopGuest(), { cacheDir });
+const js = process.argv.includes('--wat-only') ? undefined : await transpileComponent(await buildJsLoopGuest(), { cacheDir });
+const { policy, syscalls, identity, gatePolicy: decide } = loopPolicy();
 const clock = createCoarseClock();
 let sink = 0;
 const services = { ...createMemoryServices(), log: (level, message) => void (sink = (sink + level.length + message.length) | 0) };

@@ -217,7 +217,6 @@ export class ReplayGate extends Gate {
   override exit(result: number, resultBytes?: Uint8Array): void {
     const rec = this.#current;
     const a = this.args;
-    const got: ReplayCallView = { syscall: rec?.syscall ?? '?', args: present(a), result };
     a.path = undefined;
     a.host = undefined;
     a.port = undefined;
@@ -228,6 +227,8 @@ export class ReplayGate extends Gate {
     this.#pos++;
     const differs = rec.result !== result || (rec.allowed && resultBytes !== undefined && rec.resultBytes !== null && !sameBytes(rec.resultBytes, resultBytes));
     if (differs) {
+      // The arguments matched on enter; only the result differs.
+      const got: ReplayCallView = { syscall: rec.syscall, args: rec.args, result };
       const expected: ReplayCallView = { syscall: rec.syscall, args: rec.args, result: rec.result };
       this.#diverge({ seq: rec.seq, kind: 'result', expected, got, message: `record ${rec.seq}: ${rec.syscall} gave a different result in the replay (expected ${rec.result}, got ${result}${rec.result === result ? ', different bytes' : ''})` });
     }
