@@ -150,6 +150,11 @@ export interface GateOptions {
   readonly now?: () => number;
   /** The container's anomaly score in [0, 1], read before each decision; default 0. */
   readonly anomaly?: () => number;
+  /**
+   * The sequence number of the first call (default 0): a container restored from a snapshot continues its
+   * execution DNA at the snapshot's trace position.
+   */
+  readonly startSeq?: number;
 }
 
 const ALLOW = 0;
@@ -308,6 +313,9 @@ export class Gate {
     const origin = performance.timeOrigin;
     this.#now = options.now ?? (() => origin + performance.now());
     this.#ctx = new GateContext(options.anomaly);
+    const startSeq = options.startSeq ?? 0;
+    if (!Number.isSafeInteger(startSeq) || startSeq < 0) throw new RangeError(`startSeq must be a non-negative integer, got ${startSeq}`);
+    this.#seq = startSeq;
   }
 
   /** Calls that crossed the gate so far. */

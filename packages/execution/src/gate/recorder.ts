@@ -38,10 +38,14 @@ export const RecordField = Object.freeze({
   ArgOffset: 7,
   ResultOffset: 8,
   ResultLength: 9,
+  /** The `port` argument, NaN when the call had none. */
+  Port: 10,
+  /** The `size` argument, NaN when the call had none. */
+  Size: 11,
 } as const);
 
 /** Numbers per call in {@link RawBlock.fields}. */
-export const RECORD_FIELDS = 10;
+export const RECORD_FIELDS = 12;
 
 /**
  * A block of recorded calls as {@link RingRecorder} hands it over every `blockSize` calls: one Float64Array
@@ -56,7 +60,10 @@ export interface RawBlock {
   readonly fields: Float64Array;
   /** The deciding rule of each call. */
   readonly rules: readonly (string | null)[];
-  /** Argument and result bytes; a call's arguments run from its argument offset to its result offset (or the next call's argument offset). */
+  /**
+   * String argument and result bytes; a call's string arguments (each a tag byte, a little-endian u32 length and
+   * the UTF-8 bytes) run from its argument offset to its result offset (or the next call's argument offset).
+   */
   readonly arena: Uint8Array;
   /**
    * The deciding rule of each call as an index into the recorder's {@link RingRecorder.ruleNames} (-1 for
@@ -307,8 +314,6 @@ function concatBlocks(parts: readonly RawBlock[]): RawBlock {
 
 const TAG_PATH = 1;
 const TAG_HOST = 2;
-const TAG_PORT = 3;
-const TAG_SIZE = 4;
 const TAG_DETAIL = 5;
 
 /**
@@ -325,24 +330,21 @@ export function decodeBlock(block: RawBlock, syscalls: SyscallTable): CallRecord
   for (let i = 0; i < block.count; i++) {
     const base = i * RECORD_FIELDS;
     const args: { path?: string; host?: string; port?: number; size?: number; detail?: string } = {};
+    const port = f[base + RecordField.Port]!;
+    const size = f[base + RecordField.Size]!;
+    if (port === port) args.port = port;
+    if (size === size) args.size = size;
     let at = f[base + RecordField.ArgOffset]!;
     const resOff = f[base + RecordField.ResultOffset]!;
     const end = resOff >= 0 ? resOff : i + 1 < block.count ? f[base + RECORD_FIELDS + RecordField.ArgOffset]! : block.arena.length;
     while (at < end) {
       const tag = block.arena[at]!;
-      if (tag === TAG_PORT || tag === TAG_SIZE) {
-        const v = view.getFloat64(at + 1, true);
-        if (tag === TAG_PORT) args.port = v;
-        else args.size = v;
-        at += 9;
-      } else {
-        const len = view.getUint32(at + 1, true);
-        const s = decoder.decode(block.arena.subarray(at + 5, at + 5 + len));
-        if (tag === TAG_PATH) args.path = s;
-        else if (tag === TAG_HOST) args.host = s;
-        else args.detail = s;
-        at += 5 + len;
-      }
+      const len = view.getUint32(at + 1, true);
+      const s = decoder.decode(block.arena.subarray(at + 5, at + 5 + len));
+      if (tag === TAG_PATH) args.path = s;
+      else if (tag === TAG_HOST) args.host = s;
+      else args.detail = s;
+      at += 5 + len;
     }
     out.push({
       seq: f[base + RecordField.Seq]!,
@@ -395,7 +397,8 @@ function stringBound(s: string | undefined): number {
   return s === undefined ? 0 : 5 + s.length * 3;
 }
 
-function writeString(arena: Uint8Array, view: DataView, at: number, tag: number, s: string): number {
+// One string argument into the arena: tag, u32 length (little-endian), UTF-8 bytes. Returns the next offset.
+function writeString(arena: Uint8Array, at: number, tag: number, s: string): number {
   arena[at] = tag;
   // ASCII fast path without allocation; anything else goes through the encoder.
   const len = s.length;
@@ -408,17 +411,30 @@ function writeString(arena: Uint8Array, view: DataView, at: number, tag: number,
   }
   let written = i;
   if (i < len) written = i + encoder.encodeInto(s.slice(i), arena.subarray(body + i)).written;
-  view.setUint32(at + 1, written, true);
+  arena[at + 1] = written;
+  arena[at + 2] = written >>> 8;
+  arena[at + 3] = written >>> 16;
+  arena[at + 4] = written >>> 24;
   return body + written;
 }
 
-function writeNumber(arena: Uint8Array, view: DataView, at: number, tag: number, v: number): number {
-  arena[at] = tag;
-  view.setFloat64(at + 1, v, true);
-  return at + 9;
+const encoder = new TextEncoder();
+
+// The string arguments of one call into the arena from `at`; returns the next offset.
+function writeStrings(arena: Uint8Array, at: number, path: string | undefined, host: string | undefined, detail: string | undefined): number {
+  let used = at;
+  if (path !== undefined) used = writeString(arena, used, TAG_PATH, path);
+  if (host !== undefined) used = writeString(arena, used, TAG_HOST, host);
+  if (detail !== undefined) used = writeString(arena, used, TAG_DETAIL, detail);
+  return used;
 }
 
-const encoder = new TextEncoder();
+// A short result (at most 32 bytes) into the arena at `at`, in 32-bit words.
+function copyShort(arena: Uint8Array, view: DataView, at: number, bytes: Uint8Array, src: DataView, length: number): void {
+  let k = 0;
+  for (; k + 4 <= length; k += 4) view.setUint32(at + k, src.getUint32(k, true), true);
+  for (; k < length; k++) arena[at + k] = bytes[k]!;
+}
 
 /**
  * A {@link CallRecorder} that writes fixed-size fields into typed arrays and variable bytes (arguments,
@@ -549,18 +565,33 @@ export class RingRecorder implements CallRecorder {
     times: Float64Array,
     resultBytes: Uint8Array | null,
   ): void {
-    // Kept small so it can be inlined into the gate's exit; bytes go through #bytes.
-    if (resultBytes !== null || args.path !== undefined || args.host !== undefined || args.port !== undefined || args.size !== undefined || args.detail !== undefined) {
+    // Kept small so it can be inlined into the gate's exit: numbers go into the fields, strings and result
+    // bytes (rarer, longer) through #bytes, which may hand the block over first when the arena is full.
+    const path = args.path;
+    const host = args.host;
+    const detail = args.detail;
+    if (resultBytes !== null) {
       this.#bytes(args, resultBytes);
     } else {
-      const base = this.#n * RECORD_FIELDS;
-      this.#fields[base + 7] = this.#used;
-      this.#fields[base + 8] = -1;
+      const at = this.#n * RECORD_FIELDS;
+      const used = this.#used;
+      if (path === undefined && host === undefined && detail === undefined) {
+        this.#fields[at + 7] = used;
+        this.#fields[at + 8] = -1;
+      } else if (used + stringBound(path) + stringBound(host) + stringBound(detail) > this.#arena.length) {
+        this.#bytes(args, null);
+      } else {
+        this.#fields[at + 7] = used;
+        this.#fields[at + 8] = -1;
+        this.#used = writeStrings(this.#arena, used, path, host, detail);
+      }
     }
     const i = this.#n;
     const f = this.#fields;
     const base = i * RECORD_FIELDS;
     const start = times[0]!;
+    const port = args.port;
+    const size = args.size;
     f[base] = seq;
     f[base + 1] = syscallId;
     f[base + 2] = verdict;
@@ -568,6 +599,8 @@ export class RingRecorder implements CallRecorder {
     f[base + 4] = result;
     f[base + 5] = start;
     f[base + 6] = times[1]!;
+    f[base + 10] = port === undefined ? NaN : port;
+    f[base + 11] = size === undefined ? NaN : size;
     // Decisions are shared objects: a repeated one needs no lookup.
     this.#ruleIds[i] = decision === this.#lastDecision ? this.#lastRule : this.#rule(decision);
     this.#n = i + 1;
@@ -598,15 +631,14 @@ export class RingRecorder implements CallRecorder {
     return id;
   }
 
-  // Arguments and result bytes of the next call into the arena (flushing first when they do not fit), and
-  // its offset fields.
+  // String arguments and result bytes of the next call into the arena (handing the block over first when
+  // they do not fit), and its offset fields. The copying is in module functions: V8 does not inline private
+  // methods, and these run inside the gate's exit.
   #bytes(args: Readonly<CallArgsView>, resultBytes: Uint8Array | null): void {
     const path = args.path;
     const host = args.host;
-    const port = args.port;
-    const size = args.size;
     const detail = args.detail;
-    const argBytes = stringBound(path) + stringBound(host) + (port === undefined ? 0 : 9) + (size === undefined ? 0 : 9) + stringBound(detail);
+    const argBytes = stringBound(path) + stringBound(host) + stringBound(detail);
     const resultLength = resultBytes === null ? 0 : resultBytes.length;
     if (this.#used + argBytes + resultLength > this.#arena.length && this.#n > 0) this.flush();
     const arena = this.#arena;
@@ -614,14 +646,7 @@ export class RingRecorder implements CallRecorder {
     const base = this.#n * RECORD_FIELDS;
     let used = this.#used;
     f[base + 7] = used;
-    if (argBytes > 0 && used + argBytes <= arena.length) {
-      const view = this.#view;
-      if (path !== undefined) used = writeString(arena, view, used, TAG_PATH, path);
-      if (host !== undefined) used = writeString(arena, view, used, TAG_HOST, host);
-      if (port !== undefined) used = writeNumber(arena, view, used, TAG_PORT, port);
-      if (size !== undefined) used = writeNumber(arena, view, used, TAG_SIZE, size);
-      if (detail !== undefined) used = writeString(arena, view, used, TAG_DETAIL, detail);
-    }
+    if (argBytes > 0 && used + argBytes <= arena.length) used = writeStrings(arena, used, path, host, detail);
     if (resultBytes === null) {
       f[base + 8] = -1;
     } else if (used + resultLength <= arena.length) {
@@ -635,10 +660,7 @@ export class RingRecorder implements CallRecorder {
           this.#src = resultBytes;
           this.#srcView = src;
         }
-        const view = this.#view;
-        let k = 0;
-        for (; k + 4 <= resultLength; k += 4) view.setUint32(used + k, src.getUint32(k, true), true);
-        for (; k < resultLength; k++) arena[used + k] = resultBytes[k]!;
+        copyShort(arena, this.#view, used, resultBytes, src, resultLength);
       } else {
         arena.set(resultBytes, used);
       }

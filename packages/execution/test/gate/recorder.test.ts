@@ -187,3 +187,35 @@ describe('Gate history', () => {
     expect(reads()).toBe(2);
   });
 });
+
+describe('RingRecorder arguments and sequence', () => {
+  it('keeps every kind of argument (strings with non-ASCII text, numbers, absent ones) through a block', () => {
+    const blocks: RawBlock[] = [];
+    const recorder = new RingRecorder({ blockSize: 4, onBlock: (b) => blocks.push(b) });
+    const calls: CallArgsView[] = [
+      { path: '/data/é/😀.txt', host: undefined, port: undefined, size: 0, detail: undefined },
+      { path: undefined, host: 'xn--bcher-kva.example', port: 443, size: undefined, detail: 'GET https' },
+      { path: undefined, host: undefined, port: undefined, size: undefined, detail: undefined },
+      { path: undefined, host: undefined, port: 65535, size: 2 ** 40, detail: '' },
+    ];
+    calls.forEach((args, i) => recorder.record(i, 3, args, 0, allow('r/x'), true, 0, 1000 + i, 0, null));
+    const records = blocks.flatMap((b) => decodeBlock(b, syscalls));
+    expect(records.map((r) => r.args)).toEqual([
+      { path: '/data/é/😀.txt', size: 0 },
+      { host: 'xn--bcher-kva.example', port: 443, detail: 'GET https' },
+      {},
+      { port: 65535, size: 2 ** 40, detail: '' },
+    ]);
+  });
+
+  it('a gate given startSeq numbers its first call with it (a container restored from a snapshot)', () => {
+    const blocks: RawBlock[] = [];
+    const recorder = new RingRecorder({ blockSize: 2, onBlock: (b) => blocks.push(b) });
+    const gate = new Gate({ syscalls, policy: { mode: 'enforce', decide: () => allow('r/any') }, recorder, startSeq: 40 });
+    for (let i = 0; i < 3; i++) if (gate.enter(syscalls.id('wasi:clocks/wall-clock'))) gate.exit(0);
+    recorder.flush();
+    expect(blocks.flatMap((b) => decodeBlock(b, syscalls)).map((r) => r.seq)).toEqual([40, 41, 42]);
+    expect(gate.sequence).toBe(43);
+    expect(() => new Gate({ syscalls, policy: { mode: 'enforce', decide: () => allow('r/any') }, startSeq: -1 })).toThrow(RangeError);
+  });
+});
