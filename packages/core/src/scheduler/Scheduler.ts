@@ -25,8 +25,10 @@ import type { QueueEntry, SchedulerSnapshot, TickResult, Workload, WorkloadSpec,
  *   workload is ever placed where a workload ahead of it could have gone: nothing lower overtakes a
  *   waiting higher one, at the price of leaving a reserved node's free space idle;
  * - **preemption**: a workload that does not fit may evict, on one unreserved node, the smallest set of
- *   running workloads whose priority at admission is strictly lower than its effective priority (never a
- *   `critical` one); they go back to the queue with their original submission time;
+ *   running workloads whose priority at admission is strictly lower than its effective priority and whose
+ *   class is lower than its class (never a `critical` one): aging orders the queue, it does not let a
+ *   workload evict its own class, which would have aged as much and evict back; victims go back to the
+ *   queue with their original submission time;
  * - **aging**: with the default policy, waiting raises the effective priority up to `critical` and then the
  *   effective trust up to `Root`, so every admissible workload reaches the head of the queue in bounded time.
  */

@@ -10,6 +10,7 @@ import type { Scheduler, SchedulerOptions } from './Scheduler.js';
 import type { SchedulerNode } from './SchedulerNode.js';
 import {
   MAX_PRIORITY_RANK,
+  PRIORITY_RANK,
   type Admission,
   type NodeView,
   type Preemption,
@@ -192,7 +193,10 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
     let best: Plan | undefined;
     for (const s of candidates) {
       const here = runningOn(s);
-      const evictable = (r: Running): boolean => r.priority < priority && r.priority < MAX_PRIORITY_RANK && r.workload.priority !== 'critical';
+      // Aging orders the queue; it does not let a workload evict one of its own class (or higher): a
+      // preempted workload keeps its submission time, so it would have aged as much and evict back.
+      const evictable = (r: Running): boolean =>
+        r.priority < priority && PRIORITY_RANK[r.workload.priority] < PRIORITY_RANK[w.priority] && r.priority < MAX_PRIORITY_RANK && r.workload.priority !== 'critical';
       const forced = here.filter((r) => antiAffinityConflict(w, r.workload));
       if (forced.some((r) => !evictable(r))) continue;
       const optional = here

@@ -268,6 +268,22 @@ describe('preemption', () => {
     expect(s.tick(T0 + 4 * AGING).preempted).toEqual([]); // 'old' runs at critical now
   });
 
+  it('aging orders the queue but never lets a workload evict one of its own class', () => {
+    const s = createScheduler({ nodes: [node('n1', { maxInstances: 1 })], agingMs: AGING });
+    submitAll(s, [spec('first', { priority: 'normal', submittedAt: T0 })]);
+    s.tick(T0);
+    submitAll(s, [spec('second', { priority: 'normal', submittedAt: T0 })]);
+    // 'second' has aged to critical, but 'first' is of its class: it waits for 'first' to leave.
+    expect(s.tick(T0 + 10 * AGING).preempted).toEqual([]);
+    expect(where(s, 'first')).toBe('n1');
+    // A fresh higher-class workload queues behind the aged one (which holds the node it waits for), and the
+    // aged one is admitted as soon as 'first' leaves.
+    submitAll(s, [spec('urgent', { priority: 'high', submittedAt: T0 + 10 * AGING })]);
+    expect(s.tick(T0 + 10 * AGING).preempted).toEqual([]);
+    s.release('first');
+    expect(ids(s.tick(T0 + 10 * AGING + 1))).toEqual(['second']);
+  });
+
   it('evicts anti-affine lower-priority workloads when that is what blocks', () => {
     const s = createScheduler({ nodes: [node('n1')], agingMs: 1e9 });
     submitAll(s, [spec('noisy', { priority: 'low', group: 'noisy' }), spec('other', { priority: 'low' })]);
