@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ForgeError, KNOWN_SYSCALLS, SyscallTable, createIdentity, newId, systemClock, toForgeError, trustVector, type TrustLevelName } from '@forgeone/common';
+import { ForgeError, KNOWN_SYSCALLS, SyscallTable, createIdentity, newId, systemClock, toForgeError, toHex, trustVector, type TrustLevelName } from '@forgeone/common';
 import { createFileConfigSource, parseConfig, type ConfigSource, type KernelConfig } from '@forgeone/config';
 import { builtinSelfTests, createSelfTestRegistry, sandboxSelfTests, type SelfTestReport } from '@forgeone/diagnostics';
 import {
@@ -20,6 +20,7 @@ import {
 import { NodeCryptoProvider, SigningKey, type CryptoProvider, createPackageVerifier, loadSigningKey, parseTrustRoot, saveSigningKey, type TrustRootDocument, type VerifiedPackage } from '@forgeone/crypto';
 import {
   COMPONENT_RUNNER,
+  COMPONENT_SNAPSHOT_RUNNER,
   Gate,
   RingRecorder,
   canonicalHost,
@@ -35,15 +36,34 @@ import {
   replayComponent,
   type CallRecord,
   type ComponentRunnerData,
+  type ComponentSnapshotRunnerData,
   type ReplayReport,
   type RunOutcome,
   type SandboxPool,
   type SandboxedContainer,
 } from '@forgeone/execution';
-import { createAuditLog, createMetrics, createTelemetry, createTraceWriter, explainTrace, exportTrace, parseTrace, verifyTrace, type AuditLog, type TraceCallRecord, type TraceWriter } from '@forgeone/observer';
+import {
+  createAuditLog,
+  createMetrics,
+  createTelemetry,
+  createTraceWriter,
+  explainTrace,
+  exportTrace,
+  parseTrace,
+  readSnapshot,
+  readSnapshotFile,
+  tracePositionOf,
+  verifyTrace,
+  writeSnapshot,
+  writeSnapshotFile,
+  type AuditLog,
+  type Snapshot,
+  type TraceCallRecord,
+  type TraceWriter,
+} from '@forgeone/observer';
 import { createFileStore, createMemoryStore, type Store } from '@forgeone/store';
 import { createPolicyEngine, createRedzone, parsePolicy, type Policy } from '@forgeone/trust';
-import type { ContainerHandle, ContainerReport, Kernel, KernelEvent, KernelOptions, LaunchRequest, SecureSyscallResult, SyscallArgs } from './types.js';
+import type { ContainerHandle, ContainerReport, Kernel, KernelEvent, KernelOptions, KernelSnapshot, LaunchRequest, SecureSyscallResult, SyscallArgs } from './types.js';
 
 /**
  * The kernel's default policy: what any plugin may do once its package requested it (the package's
@@ -88,6 +108,12 @@ interface Live {
   readonly records: TraceCallRecord[];
   readonly verified: VerifiedPackage;
   readonly input: string;
+  /** Whether the container serves calls (`serve`, or started from a snapshot). */
+  readonly serving: boolean;
+  /** The sequence number of its first call: the snapshot's position when restored, else 0. */
+  readonly firstSeq: number;
+  /** The verified snapshot it starts from, if any. */
+  readonly snapshot: Snapshot | undefined;
   container: SandboxedContainer | undefined;
   denials: number;
   quarantined: boolean;
@@ -334,13 +360,17 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     await registry.start(l.id);
     state(l.id, 'running');
     try {
-      const compiled = await prepareComponentModules(component, { maxMemoryBytes: config.sandbox.memoryLimitMb << 20, cacheDir });
       const kv = await store.kv(`kv/${manifest.name}`);
-      const data: ComponentRunnerData = { bytes: component, compiled, cacheDir, capabilities: pluginCapabilities(manifest.metadata ?? {}), identity: { subject }, input: l.input };
+      const capabilities = pluginCapabilities(manifest.metadata ?? {});
+      // A serving container is prepared for snapshots in the worker (its core modules rewritten there).
+      const data: ComponentRunnerData | ComponentSnapshotRunnerData = l.serving
+        ? { bytes: component, cacheDir, capabilities, identity: { subject } }
+        : { bytes: component, compiled: await prepareComponentModules(component, { maxMemoryBytes: config.sandbox.memoryLimitMb << 20, cacheDir }), cacheDir, capabilities, identity: { subject }, input: l.input };
       const container = getPool().start({
         id: l.id,
-        runner: COMPONENT_RUNNER,
+        runner: l.serving ? COMPONENT_SNAPSHOT_RUNNER : COMPONENT_RUNNER,
         data,
+        ...(l.snapshot === undefined ? {} : { snapshot: l.snapshot }),
         policy: { document: engine.policy, identity: { subject, trust: trustVector(trust) }, mode: config.policy.mode, tightenings: engine.tightenings },
         handlers: componentBridgeHandlers({ kv, log: (level, message) => logs.push(`[${level}] ${message}`) }),
         onRecords: (block) => onRecords(l, decodeBlock(block, container.syscalls)),
@@ -383,6 +413,31 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     return { id: l.id, traceId: l.traceId, record, outcome, error: failure === null ? null : { code: failure.code, message: failure.message }, logs, summary, explanation };
   };
 
+  // A snapshot offered to start a container: signed by this kernel, of this package's component. A refusal is audited.
+  const acceptSnapshot = async (file: Uint8Array | string, verified: VerifiedPackage, entry: Uint8Array): Promise<{ snapshot: Snapshot; digest: string }> => {
+    let snapshot: Snapshot;
+    let bytes: Uint8Array | undefined;
+    try {
+      if (typeof file === 'string') snapshot = await readSnapshotFile(file, { trustedKeys: [kernelKey], crypto });
+      else if (file instanceof Uint8Array) snapshot = readSnapshot((bytes = file), { trustedKeys: [kernelKey], crypto });
+      else throw new ForgeError('SNAPSHOT_INVALID', 'fromSnapshot must be the snapshot file\'s bytes or its path', { details: { reason: 'header' } });
+      const moduleHash = toHex(crypto.sha3_256(entry));
+      if (snapshot.kind !== 'component' || snapshot.moduleHash !== moduleHash) {
+        throw new ForgeError('SNAPSHOT_MODULE_MISMATCH', `the snapshot was taken of ${snapshot.kind} ${snapshot.moduleHash}, not of ${verified.manifest.name}@${verified.manifest.version} (component ${moduleHash})`, {
+          details: { expected: moduleHash, actual: snapshot.moduleHash },
+        });
+      }
+      if (snapshot.trace === undefined) throw new ForgeError('SNAPSHOT_INVALID', 'the snapshot names no trace position: a kernel snapshot always does', { details: { reason: 'header', path: 'trace' } });
+    } catch (e) {
+      const err = toForgeError(e);
+      await audit.append({ kind: 'api.action', subject: `${verified.manifest.name}@${verified.manifest.version}`, actor: 'kernel', details: { action: 'restore', decision: 'refused', code: err.code, message: err.message } });
+      throw err;
+    }
+    // The file's digest names it in the new trace's header and in the audit log.
+    const digest = toHex(crypto.sha3_256(bytes ?? new Uint8Array(readFileSync(file as string))));
+    return { snapshot, digest };
+  };
+
   const launch = async (request: LaunchRequest, restartOf?: ContainerRecord): Promise<ContainerHandle> => {
     if (closed) throw new ForgeError('INVALID_ARGUMENT', 'the kernel is shut down');
     assertWorkloadsAllowed(bootResult);
@@ -392,6 +447,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     if (entry === undefined || detectWasmKind(entry) !== 'component') {
       throw new ForgeError('INVALID_ARGUMENT', `${manifest.name}: the kernel launches plugin components; run core modules with forgeone run or exec`);
     }
+    const restored = request.fromSnapshot === undefined ? undefined : await acceptSnapshot(request.fromSnapshot, verified, entry);
+    const serving = request.serve === true || restored !== undefined;
+    const firstSeq = restored?.snapshot.trace?.seq ?? 0;
     const trust: TrustLevelName = request.trust ?? 'Verified';
     const subject = request.subject ?? `plugin:${manifest.name}`;
     const identity = createIdentity({ subject, tenant: request.tenant ?? 'default', trust: trustVector(trust) });
@@ -413,7 +471,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       const dir = join(home, 'state', 'restart');
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeFileSync(join(dir, `${record.id}.forgepkg`), request.package, { mode: 0o600 });
-      const { package: _bytes, ...rest } = request;
+      const { package: _bytes, fromSnapshot: _snapshot, ...rest } = request;
       writeFileSync(join(dir, `${record.id}.json`), JSON.stringify(rest), { mode: 0o600 });
     }
     const traceId = newId('trc');
@@ -430,7 +488,19 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         identity,
         package: { name: manifest.name, version: manifest.version, hash: `sha3-256:${verified.digest}` },
         policy: { name: engine.policy.name, version: engine.policy.version },
-        invocation: { export: 'run', input },
+        // A serving container's calls carry their own inputs: no single invocation to keep.
+        ...(serving ? {} : { invocation: { export: 'run', input } }),
+        ...(restored === undefined
+          ? {}
+          : {
+              restoredFrom: {
+                snapshot: restored.digest,
+                traceId: restored.snapshot.trace!.traceId,
+                containerId: restored.snapshot.container.id,
+                seq: firstSeq,
+                ...(restored.snapshot.trace!.blockHash === undefined ? {} : { blockHash: restored.snapshot.trace!.blockHash }),
+              },
+            }),
       },
     });
     const submitted = scheduler.submit({
@@ -445,13 +515,42 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       throw submitted.error;
     }
     state(record.id, 'creating');
-    await audit.append({ kind: 'container.launched', subject: record.id, actor: subject, details: { package: `${manifest.name}@${manifest.version}`, digest: verified.digest, traceId, priority: request.priority ?? 'normal', restarted: restartOf !== undefined } });
+    await audit.append({
+      kind: 'container.launched',
+      subject: record.id,
+      actor: subject,
+      details: {
+        package: `${manifest.name}@${manifest.version}`,
+        digest: verified.digest,
+        traceId,
+        priority: request.priority ?? 'normal',
+        restarted: restartOf !== undefined,
+        ...(serving ? { serving: true } : {}),
+        ...(restored === undefined ? {} : { restoredFrom: { snapshot: restored.digest, traceId: restored.snapshot.trace!.traceId, containerId: restored.snapshot.container.id, seq: firstSeq } }),
+      },
+    });
     let admit!: () => void;
     const admitted = new Promise<void>((resolve) => (admit = resolve));
     let markStarted!: () => void;
     // Resolves when the sandbox runs the guest (or, if the run fails before that, when it ends).
     const started = new Promise<void>((resolve) => (markStarted = resolve));
-    const l: Live = { id: record.id, traceId, writer, records: [], verified, input, container: undefined, denials: 0, quarantined: false, redzoneId: undefined, handle: undefined as never, markStarted };
+    const l: Live = {
+      id: record.id,
+      traceId,
+      writer,
+      records: [],
+      verified,
+      input,
+      serving,
+      firstSeq,
+      snapshot: restored?.snapshot,
+      container: undefined,
+      denials: 0,
+      quarantined: false,
+      redzoneId: undefined,
+      handle: undefined as never,
+      markStarted,
+    };
     live.set(record.id, l);
     const done = admitted.then(() => run(l, request, subject, trust)).finally(markStarted);
     l.handle = { id: record.id, traceId, started, done, record: () => registry.get(record.id) };
@@ -518,7 +617,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       await registry.pause(id, { message: 'paused' });
       l.container.quarantine();
       state(id, 'paused');
-      await audit.append({ kind: 'api.action', subject: id, actor: 'kernel', details: { action: 'pause' } });
+      await audit.append({ kind: 'container.paused', subject: id, actor: 'kernel', details: {} });
     },
     async resume(id) {
       const l = live.get(id);
@@ -526,7 +625,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       await registry.resume(id, { message: 'resumed' });
       l.container.release();
       state(id, 'running', 'resumed');
-      await audit.append({ kind: 'api.action', subject: id, actor: 'kernel', details: { action: 'resume' } });
+      await audit.append({ kind: 'container.resumed', subject: id, actor: 'kernel', details: {} });
     },
     async stop(id, stopOptions = {}) {
       const l = live.get(id);
@@ -538,6 +637,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         state(id, 'stopping');
         if (current !== 'running') l.container?.release();
       }
+      // A serving container ends between calls: closed, its calls in progress finish first.
+      if (l.serving) void l.container?.close().catch(() => undefined);
       let timer: NodeJS.Timeout | undefined;
       const finished = await Promise.race([l.handle.done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
       clearTimeout(timer);
@@ -562,6 +663,39 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       return report;
     },
     launch: (request) => launch(request),
+    restore: (file, request) => launch({ ...request, fromSnapshot: file }),
+    async call(id, input, callOptions = {}) {
+      const l = live.get(id);
+      if (l === undefined) throw new ForgeError('NOT_FOUND', `no container ${id} in this kernel process`);
+      if (!l.serving) throw new ForgeError('INVALID_ARGUMENT', `${id} does not serve calls: launch it with serve`);
+      await l.handle.started;
+      const container = l.container;
+      if (container === undefined) throw new ForgeError('CONTAINER_TERMINATED', `${id} ended before it served`);
+      await container.serving;
+      return (await container.call(callOptions.export ?? 'run', input)) as RunOutcome;
+    },
+    async snapshot(id, snapOptions = {}): Promise<KernelSnapshot> {
+      const l = live.get(id);
+      if (l === undefined) throw new ForgeError('NOT_FOUND', `no container ${id} in this kernel process`);
+      if (!l.serving) throw new ForgeError('SNAPSHOT_UNSUPPORTED', `${id} does not serve calls, so it is never between two: launch it with serve to snapshot it`);
+      await l.handle.started;
+      const container = l.container;
+      if (container === undefined) throw new ForgeError('CONTAINER_TERMINATED', `${id} ended before it served`);
+      await container.serving;
+      // Between two calls; every record before the capture has reached onRecords (and the writer) by now.
+      const captured = await container.snapshot();
+      const checkpoint = await l.writer.checkpoint('snapshot');
+      const trace = tracePositionOf(checkpoint, l.firstSeq);
+      if (trace.seq !== captured.seq) {
+        throw new ForgeError('INTERNAL', `the trace of ${id} holds calls up to ${trace.seq}, the container is at ${captured.seq}`, { details: { trace: trace.seq, container: captured.seq } });
+      }
+      const state = { ...captured.state, container: { id }, trace };
+      const signing = { signingKey: kernelKey, crypto, clock };
+      const bytes = snapOptions.path === undefined ? writeSnapshot(state, signing) : await writeSnapshotFile(snapOptions.path, state, signing);
+      const digest = toHex(crypto.sha3_256(bytes));
+      await audit.append({ kind: 'api.action', subject: id, actor: 'kernel', details: { action: 'snapshot', snapshot: digest, traceId: l.traceId, seq: trace.seq, moduleHash: state.moduleHash, ...(snapOptions.path === undefined ? {} : { path: snapOptions.path }) } });
+      return { bytes, digest, containerId: id, traceId: l.traceId, seq: trace.seq, moduleHash: state.moduleHash, ...(snapOptions.path === undefined ? {} : { path: snapOptions.path }) };
+    },
     get: (id) => live.get(id)?.handle,
     quarantine,
     release,
@@ -574,6 +708,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     async replay(id): Promise<ReplayReport> {
       const l = live.get(id);
       if (l === undefined) throw new ForgeError('NOT_FOUND', `no container ${id} in this kernel process`);
+      if (l.serving) throw new ForgeError('REPLAY_UNSUPPORTED', `${id} served calls (or started from a snapshot): a replay re-runs one call of a fresh instance`);
       await l.handle.done;
       const parsed = parseTrace(await exportTrace(store, l.traceId), crypto);
       const component = l.verified.files.get(l.verified.manifest.entry)!;

@@ -21,6 +21,8 @@ export const AUDIT_KINDS = Object.freeze([
   'package.refused',
   'container.launched',
   'container.stopped',
+  'container.paused',
+  'container.resumed',
   'policy.changed',
   'quarantine',
   'release',

@@ -200,6 +200,10 @@ describe('the API over HTTP with the real plugins', () => {
           ['stopContainer', 200],
         ]),
       );
+      // The caller's request is one api.action; what happened to the container is the kernel's own event, once.
+      expect(actions.filter(([op]) => op === 'pause' || op === 'resume')).toEqual([]);
+      const lifecycle = (await admin.audit.query({ query: { kind: 'container.paused,container.resumed', subject: c.id } })).events.map((e) => e.kind);
+      expect(lifecycle).toEqual(['container.paused', 'container.resumed']);
     } finally {
       await events.stop();
     }
