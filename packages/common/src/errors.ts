@@ -94,6 +94,7 @@ export const ErrorCodes = {
   WASM_TRAP: { description: 'The guest trapped (unreachable, out-of-bounds access, stack overflow, ...).', status: 500, retryable: false },
   WASM_TRANSPILE_FAILED: { description: 'The component could not be transpiled for the host.', status: 400, retryable: false },
   WASM_EXPORT_MISSING: { description: 'The guest does not export the function that was called.', status: 400, retryable: false },
+  NET_FAILED: { description: 'A network operation the policy allowed failed (refused, reset, unreachable, timed out, name not resolved).', status: 502, retryable: true },
   CONFIG_INVALID: { description: 'The configuration is malformed.', status: 400, retryable: false },
 
   // config

@@ -17,3 +17,4 @@ export * from './adapter.js';
 export * from './run.js';
 export * from './handlers.js';
 export * from './runner.js';
+export * from './net.js';
