@@ -365,10 +365,11 @@ describe('forgeone exec', () => {
       expect(allowed.code).toBe(0);
     });
 
-    it('refuses a wasi:cli/run command component; a trap exits 134; the memory limit holds, with their codes', async () => {
+    it('runs a wasi:cli/run command component (ok: exit 0); a trap exits 134; the memory limit holds, with their codes', async () => {
       const cli = await forgeone(['exec', 'command.wasm']);
-      expect(cli.code).toBe(1);
-      expect(cli.stderr).toMatch(/error WASM_EXPORT_MISSING: .*wasi:cli\/run.*not supported yet/);
+      expect(cli.code).toBe(0);
+      expect(cli.stdout).toBe('');
+      expect(cli.stderr).toBe('');
       const trap = await forgeone(['exec', 'trapping.wasm', 'x']);
       expect(trap.code).toBe(134);
       expect(trap.stderr).toMatch(/error WASM_TRAP: .*unreachable/);

@@ -79,6 +79,23 @@ export function parseNetGrant(spec: string): NetGrant {
 }
 
 /**
+ * Syscalls every capability policy allows (rule `plumbing`): the bookkeeping of the guest's own handles
+ * (`check-write`, `flush`, `subscribe`, `ready`, `block`, drops, `wasi:http` header maps) and
+ * `wasi:filesystem/preopens` (the answer is empty unless directories are granted). None reaches anything
+ * outside the guest; refused, most of them trap.
+ */
+export const PLUMBING_SYSCALLS: readonly string[] = Object.freeze([
+  'wasi:io/check-write',
+  'wasi:io/flush',
+  'wasi:io/subscribe',
+  'wasi:io/ready',
+  'wasi:io/block',
+  'wasi:io/drop',
+  'wasi:http/fields-*',
+  'wasi:filesystem/preopens',
+]);
+
+/**
  * The policy that allows exactly what a set of capabilities grants and denies everything else. Laid over
  * the kernel's policy with {@link intersectPolicies}, a call goes through only when both allow it.
  * @param caps - the capabilities
@@ -131,6 +148,9 @@ export function capabilityPolicy(caps: Capabilities, name = 'capabilities'): Pol
     } as Partial<R>);
   }
   if (net.length > 0) allow('net-lookup', ['wasi:sockets/resolve'], { args: { host: { in: [...new Set(net.map((g) => g.host))] } } } as Partial<R>);
+  // Bookkeeping of the guest's own handles (stream and pollable plumbing, drops, header maps) reaches
+  // nothing outside: always allowed, like asking for the preopens (the answer is empty when none is granted).
+  allow('plumbing', [...PLUMBING_SYSCALLS]);
   return {
     apiVersion: 'forgeone.policy/v1',
     name,

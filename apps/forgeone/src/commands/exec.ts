@@ -260,11 +260,14 @@ function exitStatusOf(code: number): number {
 
 /**
  * Run `forgeone exec`: a WASI preview1 module or a component in a sandbox worker, with live stdio, gated and
- * traced. A module runs `_start` and exits with its exit code. A component is run like `wasmtime run` runs
- * a command, on ForgeOne's plugin ABI: its `run(input: string) -> result<string, string>` export is called
- * with the guest arguments joined by single spaces as the input; an ok value is printed to stdout with a
- * newline (status 0), an error to stderr (status 1); a component exporting `wasi:cli/run` instead is refused
- * (`WASM_EXPORT_MISSING`, not supported yet).
+ * traced. A module runs `_start` and exits with its exit code. A WASI command component (it exports
+ * `wasi:cli/run`, as `cargo component` and wasm32-wasip2 build them) runs like `wasmtime run` runs it: its
+ * arguments are the file's base name and the words after the file, its environment only the `--env`
+ * variables, and the process exits with 0 when `run` returns ok, 1 when it returns an error, or the code
+ * the guest gave `wasi:cli/exit`. Any other component is run on ForgeOne's plugin ABI: its
+ * `run(input: string) -> result<string, string>` export is called with the guest arguments joined by single
+ * spaces as the input; an ok value is printed to stdout with a newline (status 0), an error to stderr
+ * (status 1).
  * @param ctx - the CLI context (output, working directory)
  * @param inv - the parsed invocation
  * @param deps - stdin and pool options
@@ -362,18 +365,20 @@ export async function runExec(ctx: Context, inv: ExecInvocation, deps: ExecDeps 
 export function registerExec(program: Command, ctx: Context, deps: ExecDeps = {}): void {
   program
     .command('exec')
-    .summary('run a WASI preview1 module or a component in a sandbox, with exactly the capabilities given')
+    .summary('run a WASI preview1 module or a component (a WASI command or a plugin) in a sandbox, with exactly the capabilities given')
     .description(
       'Run a WASI preview1 command module or a component (like `wasmtime run`) in a ForgeOne sandbox worker. Every\n' +
         'call of the guest crosses the gate: the guest gets exactly the capabilities on the command line — its\n' +
         "arguments (argv[0] is the file's base name, then every word after the file, unchanged), --dir, --env,\n" +
         '--allow-net — plus standard input/output/error, clocks, random numbers and log. Standard streams pass\n' +
         'through live.\n\n' +
-        'A component (forgeone:host plugin ABI) has its `run(input: string) -> result<string, string>` export called\n' +
-        'with the arguments after the file joined by single spaces; the ok value is printed with a newline (status 0),\n' +
-        'an error goes to stderr (status 1). It also gets an in-memory key-value store that lives for the run, its log\n' +
-        'lines go to stderr as [level] message, and it reads stdin whole before it starts (not from a terminal).\n' +
-        'Components exporting wasi:cli/run are not supported yet (WASM_EXPORT_MISSING).\n\n' +
+        'A WASI command component (it exports wasi:cli/run, as cargo component and wasm32-wasip2 build them) runs\n' +
+        'like a module: same arguments, --env only, and its exit status (0 when run returns ok, 1 for an error, or\n' +
+        'the code given to wasi:cli/exit). Another component (forgeone:host plugin ABI) has its\n' +
+        '`run(input: string) -> result<string, string>` export called with the arguments after the file joined by\n' +
+        'single spaces; the ok value is printed with a newline (status 0), an error goes to stderr (status 1).\n' +
+        'Components also get an in-memory key-value store that lives for the run, their log lines go to stderr as\n' +
+        '[level] message, and they read stdin whole before they start (not from a terminal).\n\n' +
         'Options go before the file; everything after it belongs to the guest (use `--` after the file to pass -h or\n' +
         '--version to the guest). Exit status: the guest\'s exit code (codes above 255 become 1); 134 when the guest\n' +
         'trapped; 1 with an error code for limits (SANDBOX_CPU_EXCEEDED, SANDBOX_MEMORY_EXCEEDED) and other failures.',

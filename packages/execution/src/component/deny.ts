@@ -61,6 +61,8 @@ export function nearestSyscall(iface: string, member: string): string {
       case 'random':
         return name === 'insecure' || name === 'insecure-seed' ? `wasi:random/${name}` : 'wasi:random/random';
       case 'io':
+        if (m === 'ready' || m === 'block' || m === 'subscribe' || m === 'check-write') return `wasi:io/${m}`;
+        if (m === 'flush' || m === 'blocking-flush') return 'wasi:io/flush';
         if (name === 'poll') return 'wasi:io/poll';
         return /read|skip/.test(m) ? 'wasi:io/read' : 'wasi:io/write';
       case 'filesystem':

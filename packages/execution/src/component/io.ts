@@ -1,5 +1,67 @@
 import { ForgeError } from '@forgeone/common';
-import { HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, refusalBytes, type HostContext } from './host.js';
+import { HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, failureBytes, refusalBytes, type HostContext } from './host.js';
+
+/**
+ * The symbol jco calls when the guest drops a handle it owns (`Symbol.dispose`, or `Symbol.for('dispose')`
+ * where the runtime has none): host resources implement their drop under it.
+ */
+export const DISPOSE: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('dispose');
+
+/** Interned ids of the bookkeeping syscalls of `wasi:io` (one set per host context). */
+export interface IoIds {
+  /** `wasi:io/check-write`: `output-stream.check-write`. */
+  readonly checkWrite: number;
+  /** `wasi:io/flush`: `output-stream.flush` and `blocking-flush`. */
+  readonly flush: number;
+  /** `wasi:io/subscribe`: `subscribe` of streams, sockets and futures. */
+  readonly subscribe: number;
+  /** `wasi:io/ready`: `pollable.ready`. */
+  readonly ready: number;
+  /** `wasi:io/block`: `pollable.block`. */
+  readonly block: number;
+  /** `wasi:io/drop`: the guest dropped a host resource. */
+  readonly drop: number;
+}
+
+const idsOf = new WeakMap<HostContext, IoIds>();
+
+/**
+ * The ids of the `wasi:io` bookkeeping syscalls for a host context, interned on first use (setup time).
+ * @param ctx - the host context
+ * @returns the ids (one shared object per context)
+ */
+export function ioIds(ctx: HostContext): IoIds {
+  let ids = idsOf.get(ctx);
+  if (ids === undefined) {
+    ids = Object.freeze({
+      checkWrite: ctx.id('wasi:io/check-write'),
+      flush: ctx.id('wasi:io/flush'),
+      subscribe: ctx.id('wasi:io/subscribe'),
+      ready: ctx.id('wasi:io/ready'),
+      block: ctx.id('wasi:io/block'),
+      drop: ctx.id('wasi:io/drop'),
+    });
+    idsOf.set(ctx, ids);
+  }
+  return ids;
+}
+
+/**
+ * Cross the gate for the guest's drop of a host resource: `wasi:io/drop` with `detail` = what was dropped
+ * (`pollable`, `stdout`, `fields`, ...) and `path` for a file stream. A drop has no way to fail: a refused
+ * drop is recorded as refused (result -1) and the caller frees the resource all the same — a guest must
+ * never keep host resources alive by being refused the right to let go of them.
+ * @param ctx - the host context
+ * @param what - the dropped resource, as recorded in `detail`
+ * @param path - canonical guest path of a file stream, else undefined
+ */
+export function gateDrop(ctx: HostContext, what: string, path?: string): void {
+  const gate = ctx.gate;
+  gate.args.detail = what;
+  gate.args.path = path;
+  if (gate.enter(ioIds(ctx).drop)) gate.exit(RESULT_OK);
+  else gate.exit(RESULT_REFUSED, refusalBytes(ctx.refusalCode()));
+}
 
 /** `wasi:io/error.error`: the error resource a stream's `last-operation-failed` carries. */
 export class IoError {
@@ -9,6 +71,7 @@ export class IoError {
   readonly message: string;
   /** The `wasi:filesystem` error code for `filesystem-error-code`, if this came from a file. */
   readonly filesystemCode: string | undefined;
+  #ctx: HostContext | undefined;
 
   /**
    * @param code - a ForgeOne error code
@@ -25,7 +88,53 @@ export class IoError {
   toDebugString(): string {
     return `${this.code}: ${this.message}`;
   }
+
+  /**
+   * Bind the error to the container it is handed to, so the guest's drop of it crosses that gate.
+   * @param ctx - the host context
+   * @returns this
+   * @internal
+   */
+  attach(ctx: HostContext): this {
+    this.#ctx = ctx;
+    return this;
+  }
+
+  /** The guest dropped the error: crosses the gate as `wasi:io/drop` (`error`); nothing to free. */
+  [DISPOSE](): void {
+    if (this.#ctx !== undefined) gateDrop(this.#ctx, 'error');
+  }
 }
+
+/**
+ * A stream failure that belongs in the record: a read or write that fails with it records
+ * `{ code, message }` (`failureBytes`) as the call's result bytes, so a replay fails the call the same way
+ * (a socket stream's reset cannot be recomputed). Other {@link IoError}s record no bytes.
+ */
+export class RecordedIoError extends IoError {}
+
+/** What a failed stream call records: the failure of a {@link RecordedIoError}, else nothing. */
+function failureRecord(e: unknown): Uint8Array | undefined {
+  return e instanceof RecordedIoError ? failureBytes(e.code, e.message) : undefined;
+}
+
+/**
+ * Record a refused stream call and build the stream's error for it: `last-operation-failed` carrying an
+ * {@link IoError} with the refusal code.
+ * @param ctx - the host context
+ * @param id - the refused syscall
+ * @returns the error to throw
+ */
+function streamRefused(ctx: HostContext, id: number): HostResultError {
+  const gate = ctx.gate;
+  const failed = new IoError(ctx.refusalCode(), `${gate.syscalls.name(id)} refused`).attach(ctx);
+  gate.exit(RESULT_REFUSED, refusalBytes(failed.code));
+  return new HostResultError({ tag: 'last-operation-failed', val: failed });
+}
+
+/** The result bytes of `pollable.ready`: one byte, 1 when ready (recorded, so a replay answers the same). */
+const READY = new Uint8Array([1]);
+const NOT_READY = new Uint8Array([0]);
 
 const waitCell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -39,33 +148,104 @@ function sleep(ms: number): void {
 
 /**
  * `wasi:io/poll.pollable`. Everything this host does is synchronous, so a pollable is ready at once, except
- * a clock subscription, which is ready at its monotonic deadline.
+ * a clock subscription, which is ready at its monotonic deadline. A pollable handed to a guest (built with a
+ * host context) crosses the gate on `ready` (`wasi:io/ready`, the answer recorded as one byte), `block`
+ * (`wasi:io/block`) and its drop (`wasi:io/drop`), with `detail` = what it waits for (`clock`, `stdout`,
+ * ...; `pollable:clock` for the drop); `ready` and `block` have no error case, so a refusal traps with its
+ * code.
  */
 export class Pollable {
   /** Monotonic deadline in ns, or -1 for ready at once. */
   readonly deadline: bigint;
   readonly #now: () => bigint;
   readonly #sleep: (ms: number) => void;
+  readonly #ctx: HostContext | undefined;
+  readonly #ids: IoIds | undefined;
+  readonly #label: string;
+  readonly #dropLabel: string;
+  /** For a pollable that waits on the outside world (a socket's input): whether it is ready within `waitMs`. */
+  readonly probe: ((waitMs: number) => boolean) | undefined;
 
   /**
    * @param now - the monotonic clock (ns)
    * @param deadline - the deadline (ns), or -1n for always ready
    * @param sleeper - how to wait (the adapter waits on the container's control array, so termination wakes it)
+   * @param ctx - the host context whose gate the guest's calls cross; without one (a host-side pollable)
+   *   nothing is gated
+   * @param label - what the pollable waits for, recorded as `detail` (`clock`, `stdout`, ...); its drop
+   *   records `pollable:<label>`
+   * @param probe - for a pollable ready when something outside happens (bytes on a socket): answers whether
+   *   it is ready, waiting at most the given ms; the deadline is then ignored
    */
-  constructor(now: () => bigint, deadline = -1n, sleeper: (ms: number) => void = sleep) {
+  constructor(now: () => bigint, deadline = -1n, sleeper: (ms: number) => void = sleep, ctx?: HostContext, label = 'pollable', probe?: (waitMs: number) => boolean) {
     this.#now = now;
     this.deadline = deadline;
     this.#sleep = sleeper;
+    this.#ctx = ctx;
+    this.#ids = ctx === undefined ? undefined : ioIds(ctx);
+    this.#label = label;
+    this.#dropLabel = `pollable:${label}`;
+    this.probe = probe;
   }
 
-  /** @returns whether the pollable is ready */
-  ready(): boolean {
+  /**
+   * Whether the deadline has passed (or the probe says ready), without crossing the gate (`poll` crossed it
+   * for the whole list).
+   * @returns whether the pollable is ready
+   * @internal
+   */
+  isReady(): boolean {
+    if (this.probe !== undefined) return this.probe(0);
     return this.deadline < 0n || this.#now() >= this.deadline;
   }
 
-  /** Wait until ready. */
+  /**
+   * Implements `ready`.
+   * @returns whether the pollable is ready (during a replay: what the record says)
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
+  ready(): boolean {
+    const ctx = this.#ctx;
+    if (ctx === undefined) return this.isReady();
+    ctx.gate.args.detail = this.#label;
+    ctx.enterOrTrap(this.#ids!.ready);
+    let ready: boolean;
+    const recorded = ctx.replaying ? ctx.recorded() : null;
+    if (recorded !== null && recorded.length === 1) ready = recorded[0] === 1;
+    else ready = this.isReady();
+    ctx.gate.exit(RESULT_OK, ready ? READY : NOT_READY);
+    return ready;
+  }
+
+  /**
+   * Implements `block`: wait until ready (a replay does not wait: the record says the wait ended).
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses; `CONTAINER_TERMINATED` when
+   *   the container is terminated while waiting
+   */
   block(): void {
-    waitUntil(this.deadline, this.#now, this.#sleep);
+    const ctx = this.#ctx;
+    if (ctx === undefined) {
+      if (this.probe !== undefined) waitProbe(this.probe, this.#sleep);
+      else waitUntil(this.deadline, this.#now, this.#sleep);
+      return;
+    }
+    ctx.gate.args.detail = this.#label;
+    ctx.enterOrTrap(this.#ids!.block);
+    try {
+      if (ctx.replaying) {
+        // the record says the wait ended
+      } else if (this.probe !== undefined) waitProbe(this.probe, this.#sleep);
+      else waitUntil(this.deadline, this.#now, this.#sleep);
+    } catch (e) {
+      ctx.gate.exit(RESULT_FAILED);
+      throw e;
+    }
+    ctx.gate.exit(RESULT_OK);
+  }
+
+  /** The guest dropped the pollable: crosses the gate as `wasi:io/drop` (`pollable:<label>`); nothing to free. */
+  [DISPOSE](): void {
+    if (this.#ctx !== undefined) gateDrop(this.#ctx, this.#dropLabel);
   }
 
   /**
@@ -75,6 +255,19 @@ export class Pollable {
   get sleeper(): (ms: number) => void {
     return this.#sleep;
   }
+}
+
+/** How long one wait on a probe lasts before the container's state is checked again, ms. */
+const PROBE_SLICE_MS = 100;
+
+/**
+ * Wait until a probe says ready, in slices; between slices `sleeper(0)` checks the container's state (it
+ * throws when the container was terminated meanwhile).
+ * @param probe - the readiness probe
+ * @param sleeper - the pollable's sleeper
+ */
+export function waitProbe(probe: (waitMs: number) => boolean, sleeper: (ms: number) => void): void {
+  while (!probe(PROBE_SLICE_MS)) sleeper(0);
 }
 
 function waitUntil(deadline: bigint, now: () => bigint, sleeper: (ms: number) => void): void {
@@ -88,6 +281,7 @@ function waitUntil(deadline: bigint, now: () => bigint, sleeper: (ms: number) =>
 
 /**
  * `wasi:io/poll.poll`: the indices of the ready pollables, waiting for the first deadline when none is ready.
+ * The pollables' own `ready` is not called (the caller crossed the gate once for the whole list).
  * @param list - pollables
  * @param now - the monotonic clock (ns)
  * @returns indices of the ready ones
@@ -97,17 +291,31 @@ export function pollList(list: readonly Pollable[], now: () => bigint): Uint32Ar
   if (list.length === 0) throw new ForgeError('INVALID_ARGUMENT', 'poll on an empty list');
   for (;;) {
     let n = 0;
-    for (const p of list) if (p.ready()) n++;
+    for (const p of list) if (p.isReady()) n++;
     if (n > 0) {
       const out = new Uint32Array(n);
       let j = 0;
-      for (let i = 0; i < list.length; i++) if (list[i]!.ready()) out[j++] = i;
+      for (let i = 0; i < list.length; i++) if (list[i]!.isReady()) out[j++] = i;
       return out;
     }
-    // None is ready, so every one is a clock subscription with a deadline: sleep until the earliest.
-    let first = list[0]!;
-    for (const p of list) if (p.deadline < first.deadline) first = p;
-    waitUntil(first.deadline, now, first.sleeper);
+    // None is ready: every one is a clock subscription with a deadline, or waits on a probe (a socket).
+    let first: Pollable | undefined;
+    let probed: Pollable | undefined;
+    for (const p of list) {
+      if (p.probe !== undefined) probed ??= p;
+      else if (first === undefined || p.deadline < first.deadline) first = p;
+    }
+    if (probed === undefined) {
+      waitUntil(first!.deadline, now, first!.sleeper);
+      continue;
+    }
+    // Wait on the probes in turn, each for a slice no longer than the time to the earliest deadline.
+    let slice = PROBE_SLICE_MS;
+    if (first !== undefined) slice = Math.max(0, Math.min(slice, Math.ceil(Number(first.deadline - now()) / 1e6)));
+    const probes = list.filter((p) => p.probe !== undefined);
+    const each = Math.max(1, Math.floor(slice / probes.length));
+    for (const p of probes) if (p.probe!(each)) break;
+    probed.sleeper(0);
   }
 }
 
@@ -120,6 +328,21 @@ export type ByteSink = (bytes: Uint8Array) => void;
 /** Where an input stream's bytes come from: the next at most `max` bytes, or null at end of stream; may throw an {@link IoError}. */
 export type ByteSource = (max: number) => Uint8Array | null;
 
+/** Extra parts of a stream over the outside world (a socket): what each read or write records, how it waits. */
+export interface StreamTarget {
+  /** Canonical host recorded with each read or write (`host` of the call). */
+  readonly host?: string;
+  /** Port recorded with each read or write. */
+  readonly port?: number;
+  /**
+   * Whether a read would now return something (bytes, the end, an error), waiting at most `waitMs`: the
+   * stream's pollable is ready when it says so, and `blocking-read` waits for it (not during a replay).
+   */
+  readonly readable?: (waitMs: number) => boolean;
+  /** How to wait between probes (checks the container's state); default a plain sleep. */
+  readonly sleeper?: (ms: number) => void;
+}
+
 /** Most bytes a single write may carry (what `check-write` grants). */
 export const MAX_WRITE = 1 << 20;
 const MAX_WRITE_BIG = BigInt(MAX_WRITE);
@@ -127,10 +350,23 @@ const MAX_WRITE_BIG = BigInt(MAX_WRITE);
 export const MAX_READ = 1 << 20;
 
 /**
+ * What a stream's bookkeeping calls record as `detail`: `file` for a file stream, else the last part of the
+ * stream's syscall (`stdout`, `stderr`, `stdin`), else `stream`.
+ */
+function streamLabel(ctx: HostContext, id: number, path: string | undefined): string {
+  if (path !== undefined) return 'file';
+  if (id < 0) return 'stream';
+  const name = ctx.gate.syscalls.name(id);
+  return name.slice(name.lastIndexOf('/') + 1);
+}
+
+/**
  * `wasi:io/streams.output-stream`. Each write crosses the gate under the stream's syscall (`wasi:cli/stdout`
- * for stdout) with `size`; `check-write`, `flush` and `subscribe` are bookkeeping of the guest's own handle
- * and do not. A refused write fails with `last-operation-failed` carrying an {@link IoError} whose code is
- * the refusal code.
+ * for stdout) with `size`; a refused write fails with `last-operation-failed` carrying an {@link IoError}
+ * whose code is the refusal code. The bookkeeping crosses it too, with the stream's label as `detail` (and
+ * its `path` for a file): `check-write` (`wasi:io/check-write`), `flush` and `blocking-flush`
+ * (`wasi:io/flush`) — refused, they fail with `last-operation-failed` the same way — `subscribe`
+ * (`wasi:io/subscribe`, a trap when refused: it has no error case) and the drop (`wasi:io/drop`).
  */
 export class OutputStream {
   readonly #ctx: HostContext;
@@ -139,6 +375,9 @@ export class OutputStream {
   readonly #detail: string | undefined;
   readonly #path: string | undefined;
   readonly #now: () => bigint;
+  readonly #ids: IoIds;
+  readonly #label: string;
+  readonly #target: StreamTarget | undefined;
   #closed = false;
 
   /**
@@ -149,19 +388,43 @@ export class OutputStream {
    * @param now - monotonic clock for pollables
    * @param detail - canonical detail recorded with each write
    * @param path - canonical guest path recorded with each write (file streams)
+   * @param label - `detail` of the bookkeeping calls; default `file` for a file stream, else the last part
+   *   of the write syscall's name (`stdout`)
+   * @param target - host and port recorded with each write (socket streams)
    */
-  constructor(ctx: HostContext, syscallId: number, sink: ByteSink | undefined, now: () => bigint, detail?: string, path?: string) {
+  constructor(ctx: HostContext, syscallId: number, sink: ByteSink | undefined, now: () => bigint, detail?: string, path?: string, label?: string, target?: StreamTarget) {
     this.#ctx = ctx;
+    this.#target = target;
     this.#path = path;
     this.#id = syscallId;
     this.#sink = sink;
     this.#now = now;
     this.#detail = detail;
+    this.#ids = ioIds(ctx);
+    this.#label = label ?? streamLabel(ctx, syscallId, path);
+  }
+
+  /** Enter a bookkeeping call whose interface has a stream error; refused, record and fail the call. */
+  #enter(id: number): void {
+    const gate = this.#ctx.gate;
+    gate.args.detail = this.#label;
+    gate.args.path = this.#path;
+    if (!gate.enter(id)) throw streamRefused(this.#ctx, id);
+  }
+
+  /** The rest of `flush`, `blocking-flush` and `check-write` once allowed: fails when the stream is closed. */
+  #exitOpen(): void {
+    if (this.#closed) {
+      this.#ctx.gate.exit(RESULT_FAILED);
+      throw new HostResultError(CLOSED);
+    }
+    this.#ctx.gate.exit(RESULT_OK);
   }
 
   /** @returns how many bytes the next write may carry */
   checkWrite(): bigint {
-    if (this.#closed) throw new HostResultError(CLOSED);
+    this.#enter(this.#ids.checkWrite);
+    this.#exitOpen();
     return MAX_WRITE_BIG;
   }
 
@@ -180,23 +443,23 @@ export class OutputStream {
     gate.args.size = contents.length;
     gate.args.detail = this.#detail;
     gate.args.path = this.#path;
-    if (!gate.enter(this.#id)) {
-      const failed = new IoError(this.#ctx.refusalCode(), `${gate.syscalls.name(this.#id)} refused`);
-      gate.exit(RESULT_REFUSED, refusalBytes(failed.code));
-      throw new HostResultError({ tag: 'last-operation-failed', val: failed });
+    if (this.#target !== undefined) {
+      gate.args.host = this.#target.host;
+      gate.args.port = this.#target.port;
     }
+    if (!gate.enter(this.#id)) throw streamRefused(this.#ctx, this.#id);
     try {
       this.#sink?.(contents);
     } catch (e) {
-      gate.exit(RESULT_FAILED);
+      gate.exit(RESULT_FAILED, failureRecord(e));
       this.#closed = true;
-      throw new HostResultError({ tag: 'last-operation-failed', val: e instanceof IoError ? e : new IoError('IO_ERROR', 'the sink failed') });
+      throw new HostResultError({ tag: 'last-operation-failed', val: (e instanceof IoError ? e : new IoError('IO_ERROR', 'the sink failed')).attach(this.#ctx) });
     }
     gate.exit(RESULT_OK);
   }
 
   /**
-   * Implements `blocking-write-and-flush`.
+   * Implements `blocking-write-and-flush` (one crossing: writes are unbuffered).
    * @param contents - bytes to write and flush
    */
   blockingWriteAndFlush(contents: Uint8Array): void {
@@ -205,7 +468,8 @@ export class OutputStream {
 
   /** Flush (writes are unbuffered). */
   flush(): void {
-    if (this.#closed) throw new HostResultError(CLOSED);
+    this.#enter(this.#ids.flush);
+    this.#exitOpen();
   }
 
   /** Flush and wait (writes are unbuffered). */
@@ -251,15 +515,39 @@ export class OutputStream {
     return this.splice(src, len);
   }
 
-  /** @returns a pollable, ready at once */
+  /**
+   * Implements `subscribe`.
+   * @returns a pollable, ready at once
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   subscribe(): Pollable {
-    return new Pollable(this.#now);
+    return subscribeStream(this.#ctx, this.#ids, this.#label, this.#path, this.#now);
   }
+
+  /**
+   * The guest dropped its handle: crosses the gate as `wasi:io/drop`. Nothing to free: the stream owns no
+   * host resource (stdout is shared by every handle to it; a file's descriptor belongs to the descriptor).
+   */
+  [DISPOSE](): void {
+    gateDrop(this.#ctx, this.#label, this.#path);
+  }
+}
+
+function subscribeStream(ctx: HostContext, ids: IoIds, label: string, path: string | undefined, now: () => bigint, target?: StreamTarget): Pollable {
+  const gate = ctx.gate;
+  gate.args.detail = label;
+  gate.args.path = path;
+  ctx.enterOrTrap(ids.subscribe);
+  gate.exit(RESULT_OK);
+  const readable = target?.readable;
+  return readable === undefined ? new Pollable(now, -1n, sleep, ctx, label) : new Pollable(now, -1n, target!.sleeper ?? sleep, ctx, label, readable);
 }
 
 /**
  * `wasi:io/streams.input-stream`. Each read crosses the gate under the stream's syscall with `size` = the
- * bytes asked for; the bytes read go to the record (they cannot be recomputed).
+ * bytes asked for; the bytes read go to the record (they cannot be recomputed). `subscribe`
+ * (`wasi:io/subscribe`, a trap when refused) and the drop (`wasi:io/drop`) cross it with the stream's label
+ * as `detail`.
  */
 export class InputStream {
   readonly #ctx: HostContext;
@@ -268,6 +556,9 @@ export class InputStream {
   readonly #detail: string | undefined;
   readonly #path: string | undefined;
   readonly #now: () => bigint;
+  readonly #ids: IoIds;
+  readonly #label: string;
+  readonly #target: StreamTarget | undefined;
   #closed = false;
 
   /**
@@ -278,14 +569,20 @@ export class InputStream {
    * @param now - monotonic clock for pollables
    * @param detail - canonical detail recorded with each read
    * @param path - canonical guest path recorded with each read (file streams)
+   * @param label - `detail` of the bookkeeping calls; default `file` for a file stream, else the last part
+   *   of the read syscall's name (`stdin`)
+   * @param target - host and port recorded with each read, and how to wait for bytes (socket streams)
    */
-  constructor(ctx: HostContext, syscallId: number, source: ByteSource | undefined, now: () => bigint, detail?: string, path?: string) {
+  constructor(ctx: HostContext, syscallId: number, source: ByteSource | undefined, now: () => bigint, detail?: string, path?: string, label?: string, target?: StreamTarget) {
     this.#ctx = ctx;
+    this.#target = target;
     this.#path = path;
     this.#id = syscallId;
     this.#source = source;
     this.#now = now;
     this.#detail = detail;
+    this.#ids = ioIds(ctx);
+    this.#label = label ?? streamLabel(ctx, syscallId, path);
   }
 
   /**
@@ -308,18 +605,18 @@ export class InputStream {
     gate.args.size = max;
     gate.args.detail = this.#detail;
     gate.args.path = this.#path;
-    if (!gate.enter(this.#id)) {
-      const failed = new IoError(this.#ctx.refusalCode(), `${gate.syscalls.name(this.#id)} refused`);
-      gate.exit(RESULT_REFUSED, refusalBytes(failed.code));
-      throw new HostResultError({ tag: 'last-operation-failed', val: failed });
+    if (this.#target !== undefined) {
+      gate.args.host = this.#target.host;
+      gate.args.port = this.#target.port;
     }
+    if (!gate.enter(this.#id)) throw streamRefused(this.#ctx, this.#id);
     let bytes: Uint8Array | null;
     try {
       bytes = this.#source === undefined ? null : this.#source(max);
     } catch (e) {
-      gate.exit(RESULT_FAILED);
+      gate.exit(RESULT_FAILED, failureRecord(e));
       this.#closed = true;
-      throw new HostResultError({ tag: 'last-operation-failed', val: e instanceof IoError ? e : new IoError('IO_ERROR', 'the source failed') });
+      throw new HostResultError({ tag: 'last-operation-failed', val: (e instanceof IoError ? e : new IoError('IO_ERROR', 'the source failed')).attach(this.#ctx) });
     }
     if (bytes === null) {
       this.#closed = true;
@@ -332,11 +629,15 @@ export class InputStream {
   }
 
   /**
-   * Implements `blocking-read`.
+   * Implements `blocking-read`: for a stream over the outside world (a socket), waits until a read would
+   * return something (not during a replay: the record answers), then reads.
    * @param len - most bytes to read
    * @returns the bytes
+   * @throws ForgeError `CONTAINER_TERMINATED` (a trap) when the container is terminated while waiting
    */
   blockingRead(len: bigint): Uint8Array {
+    const readable = this.#target?.readable;
+    if (readable !== undefined && !this.#closed && !this.#ctx.replaying && len > 0n) waitProbe(readable, this.#target!.sleeper ?? sleep);
     return this.read(len);
   }
 
@@ -355,12 +656,21 @@ export class InputStream {
    * @returns bytes skipped
    */
   blockingSkip(len: bigint): bigint {
-    return this.skip(len);
+    return BigInt(this.blockingRead(len).length);
   }
 
-  /** @returns a pollable, ready at once */
+  /**
+   * Implements `subscribe`.
+   * @returns a pollable, ready at once
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   subscribe(): Pollable {
-    return new Pollable(this.#now);
+    return subscribeStream(this.#ctx, this.#ids, this.#label, this.#path, this.#now, this.#target);
+  }
+
+  /** The guest dropped its handle: crosses the gate as `wasi:io/drop`. Nothing to free (as for output streams). */
+  [DISPOSE](): void {
+    gateDrop(this.#ctx, this.#label, this.#path);
   }
 }
 

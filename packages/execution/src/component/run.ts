@@ -9,10 +9,44 @@ export type RunOutcome =
 
 /** Options of {@link runComponent} and {@link ComponentInstance.call}. */
 export interface RunOptions {
-  /** The export to call: a world-level function (`run`) or `interface#function`. Default `run`. */
+  /**
+   * The export to call: a world-level function (`run`), `interface#function`, or {@link COMMAND_EXPORT}
+   * (`wasi:cli/run`, any version) to run a WASI command. Default `run`.
+   */
   readonly export?: string;
-  /** The input string. */
+  /** The input string (not passed to a WASI command, which reads its arguments and stdin). */
   readonly input: string;
+}
+
+/**
+ * The export name that runs a WASI command component: its `wasi:cli/run` interface's `run: func() -> result`,
+ * whatever the interface's version (`wasi:cli/run@0.2.0`, `@0.2.3`, ...).
+ */
+export const COMMAND_EXPORT = 'wasi:cli/run';
+
+const COMMAND_NAME = /^wasi:cli\/run(@[^#]*)?(#run)?$/;
+const CLI_RUN_INTERFACE = /^wasi:cli\/run(@|$)/;
+
+/**
+ * Whether an export name asks for a WASI command's `run` (`wasi:cli/run`, versioned or not, with or without
+ * `#run`).
+ * @param name - an export name
+ * @returns true for the command's run
+ */
+export function isCommandExport(name: string): boolean {
+  return COMMAND_NAME.test(name);
+}
+
+/**
+ * The export to call when none is named: `run` when the component has a world-level `run` function (the
+ * plugin ABI), else {@link COMMAND_EXPORT} when it exports `wasi:cli/run` (a WASI command, as
+ * `cargo component` and wasm32-wasip2 build them), else `run` (which then fails as missing).
+ * @param exports - the component's exports (`LoadedComponent.exports`)
+ * @returns the export name
+ */
+export function defaultExport(exports: readonly (readonly [string, 'function' | 'instance'])[]): string {
+  if (exports.some(([n, kind]) => n === 'run' && kind === 'function')) return 'run';
+  return exports.some(([n, kind]) => kind === 'instance' && CLI_RUN_INTERFACE.test(n)) ? COMMAND_EXPORT : 'run';
 }
 
 /**
@@ -63,22 +97,34 @@ export class ComponentInstance {
   }
 
   /**
-   * Call a `func(input: string) -> result<string, string>` export.
+   * Call a `func(input: string) -> result<string, string>` export, or run a WASI command
+   * ({@link COMMAND_EXPORT}: `run: func() -> result`, the input unused).
    * @param options - export name and input
-   * @returns `{ ok, value }` or `{ ok: false, error }` (the guest's own error, or its exit)
+   * @returns `{ ok, value }` or `{ ok: false, error }` (the guest's own error, or its exit); a command's
+   *   outcome always has an `exitCode`: 0 for `ok`, 1 for `err`, or the code it exited with
    * @throws ForgeError `WASM_EXPORT_MISSING`, `WASM_TRAP`, `INVALID_ARGUMENT`, `CONTAINER_FAILED` (dead
    *   instance), or the refusal code of a host call that trapped
    */
   call(options: RunOptions): RunOutcome {
     if (this.#dead !== null) throw new ForgeError('CONTAINER_FAILED', 'the component instance trapped earlier and cannot be called again', { cause: this.#dead });
     if (typeof options.input !== 'string') throw new ForgeError('INVALID_ARGUMENT', 'input must be a string');
-    const fn = this.#lookup(options.export ?? 'run');
+    const name = options.export ?? 'run';
+    const command = isCommandExport(name);
+    const fn = command ? this.#command(name) : this.#lookup(name);
     try {
+      if (command) {
+        // `run: func() -> result`: ok lifts to undefined, err throws a ComponentError.
+        fn('');
+        return { ok: true, value: '', exitCode: 0 };
+      }
       const value = fn(options.input);
       if (typeof value !== 'string') throw new ForgeError('WASM_TRAP', 'the export did not return a string');
       return { ok: true, value };
     } catch (e) {
-      if (isComponentError(e)) return { ok: false, error: typeof e.payload === 'string' ? e.payload : String(e.payload) };
+      if (isComponentError(e)) {
+        if (command) return { ok: false, error: 'the command returned an error', exitCode: 1 };
+        return { ok: false, error: typeof e.payload === 'string' ? e.payload : String(e.payload) };
+      }
       if (e instanceof ComponentExit) {
         this.#dead = new ForgeError('CONTAINER_TERMINATED', e.message);
         return e.exitCode === 0 ? { ok: true, value: '', exitCode: 0 } : { ok: false, error: e.message, exitCode: e.exitCode };
@@ -87,6 +133,25 @@ export class ComponentInstance {
       this.#dead = err;
       throw err;
     }
+  }
+
+  /** The `run` function of the component's `wasi:cli/run` export (the version named, or any). */
+  #command(name: string): (input: string) => unknown {
+    const hash = name.indexOf('#');
+    const wanted = hash < 0 ? name : name.slice(0, hash);
+    let found: string | undefined;
+    for (const n of this.#names) {
+      if (wanted === COMMAND_EXPORT ? CLI_RUN_INTERFACE.test(n) : n === wanted) {
+        found = n;
+        break;
+      }
+    }
+    const iface = found === undefined ? undefined : this.exports[found];
+    const run = typeof iface === 'object' && iface !== null ? (iface as Record<string, unknown>)['run'] : undefined;
+    if (typeof run !== 'function') {
+      throw new ForgeError('WASM_EXPORT_MISSING', `the component does not export ${JSON.stringify(name)} (it is not a WASI command)`, { details: { export: name, exports: [...this.#names] } });
+    }
+    return run as (input: string) => unknown;
   }
 
   #lookup(name: string): (input: string) => unknown {
@@ -129,19 +194,21 @@ export function instantiateComponent(loaded: LoadedComponent, imports: Component
 }
 
 /**
- * Instantiate a component and call its `run(input) -> result<string, string>` export once.
+ * Instantiate a component and call its `run(input) -> result<string, string>` export once (or run it as a
+ * WASI command: see {@link defaultExport}).
  * @param loaded - from `transpileComponent`
  * @param imports - from `buildComponentImports`
- * @param options - export name (default `run`) and input
+ * @param options - export name (default {@link defaultExport}) and input
  * @returns the outcome
  * @throws ForgeError `WASM_EXPORT_MISSING` when the export is absent, `WASM_TRAP` naming the trap, or the
  *   refusal code of a host call without an error case
  */
 export function runComponent(loaded: LoadedComponent, imports: ComponentImports, options: RunOptions): RunOutcome {
-  const name = options.export ?? 'run';
+  const name = options.export ?? defaultExport(loaded.exports);
   const top = name.includes('#') ? name.slice(0, name.indexOf('#')) : name;
-  if (!loaded.exports.some(([n]) => n === top || n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) === top)) {
+  const command = isCommandExport(name) && (top === COMMAND_EXPORT ? loaded.exports.some(([n]) => CLI_RUN_INTERFACE.test(n)) : loaded.exports.some(([n]) => n === top));
+  if (!command && !loaded.exports.some(([n]) => n === top || n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) === top)) {
     throw new ForgeError('WASM_EXPORT_MISSING', `the component does not export ${JSON.stringify(name)}`, { details: { export: name, exports: loaded.exports.map(([n]) => n) } });
   }
-  return instantiateComponent(loaded, imports).call(options);
+  return instantiateComponent(loaded, imports).call({ export: name, input: options.input });
 }

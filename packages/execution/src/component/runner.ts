@@ -8,7 +8,7 @@ import { buildComponentImports, disposeComponentImports } from './adapter.js';
 import type { ComponentIdentity, ComponentInfo } from './forgeone.js';
 import { COMPONENT_BRIDGE_METHODS } from './handlers.js';
 import { transpileComponent, type LoadedComponent } from './loader.js';
-import { guestError, instantiateComponent, type ComponentInstance, type RunOutcome } from './run.js';
+import { defaultExport, guestError, instantiateComponent, type ComponentInstance, type RunOutcome } from './run.js';
 import type { HostHttpRequest, HostHttpResponse, HostServices } from './services.js';
 
 /** The name the sandbox worker registers {@link componentRunner} under. */
@@ -41,7 +41,10 @@ export interface ComponentRunnerData {
   readonly info?: ComponentInfo;
   /** The transpile cache directory (`<cacheDir>/<sha3>/`); recommended: a worker then never runs jco twice. */
   readonly cacheDir?: string;
-  /** The export to call; default `run`. */
+  /**
+   * The export to call: a world-level function (`run`), `interface#function`, or `wasi:cli/run` to run a
+   * WASI command. Default `run`, or `wasi:cli/run` for a component that exports that and no `run` function.
+   */
   readonly export?: string;
   /** The input of a single run; default the empty string. Ignored with `serve`. */
   readonly input?: string;
@@ -142,7 +145,10 @@ function checkData(data: unknown): ComponentRunnerData {
 
 /**
  * The `builtin:component` runner: runs a WebAssembly component (the `forgeone:host/plugin` world, or any
- * world whose export takes and returns strings) in the sandbox worker.
+ * world whose export takes and returns strings) in the sandbox worker, or a WASI command component (it
+ * exports `wasi:cli/run`): its `run` is called and the outcome carries its exit code (0 for `ok`, 1 for
+ * `err`, the code of `wasi:cli/exit`); arguments, environment, stdin and the standard streams are the
+ * capabilities' and the data's, as for any component.
  *
  * - loading: `transpileComponent` with `data.cacheDir`; core modules get the container's memory limit
  *   (`limitMemory` with `memory.grow` instrumentation) — or arrive compiled with a limit no higher
@@ -246,7 +252,7 @@ export async function runComponentContainer(env: RunnerEnv): Promise<unknown> {
     }
   };
 
-  const exportName = data.export ?? 'run';
+  const exportName = data.export ?? defaultExport(loaded.exports);
   if (data.serve === true) {
     return env.serve({
       call: (name, input) => call(name === '' ? exportName : name, input),

@@ -1,38 +1,16 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import { ForgeError } from '@forgeone/common';
 import type { DirGrant, NetGrant } from '../capabilities.js';
-import { canonicalHost } from '../gate/canonical.js';
 import { Descriptor, DirectoryEntryStream, createComponentFilesystem } from './filesystem.js';
-import { ComponentExit, HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, recordedJson, type HostContext } from './host.js';
+import { ComponentExit, RESULT_FAILED, RESULT_OK, recordedJson, type HostContext } from './host.js';
 import { InputStream, IoError, OutputStream, Pollable, pollList, type ByteSink, type ByteSource } from './io.js';
+import type { NetBackend } from './net.js';
+import { socketImports } from './sockets.js';
 
 /** A directory granted to the guest (the lead's `DirGrant` from capabilities). */
 export type ComponentPreopen = DirGrant;
 
-/** Canonical form of an IPv6 literal (compressed, lowercase); other hosts unchanged. */
-function canonicalIp(host: string): string {
-  if (!host.includes(':')) return host;
-  try {
-    return new URL(`http://[${host}]/`).hostname.slice(1, -1);
-  } catch {
-    return host;
-  }
-}
-
-/**
- * Whether a canonical destination is granted.
- * @param grants - the grants
- * @param host - canonical host
- * @param port - port, or undefined to ask about the host alone (name lookup)
- * @returns true when some grant covers it
- */
-export function networkGranted(grants: readonly NetGrant[], host: string, port: number | undefined): boolean {
-  for (const g of grants) {
-    const hostOk = g.host === '*' || g.host === host || (g.host.startsWith('*.') && host.endsWith(g.host.slice(1)));
-    if (hostOk && (port === undefined || g.port === port)) return true;
-  }
-  return false;
-}
+export * from './sockets.js';
 
 /** What the WASI 0.2 interfaces need (normalised by `buildComponentImports`). */
 export interface WasiHostOptions {
@@ -60,6 +38,8 @@ export interface WasiHostOptions {
   readonly random: (into: Uint8Array) => void;
   /** Registers a clean-up to run when the container's imports are disposed (host descriptors). */
   readonly onDispose: (fn: () => void) => void;
+  /** The network backend of `wasi:sockets`; default one of its own, started on first use (`socketImports`). */
+  readonly net?: NetBackend | undefined;
 }
 
 const textEncoder = new TextEncoder();
@@ -147,7 +127,7 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
   };
 
   const fs = filesystemImports(ctx, o);
-  const sockets = socketImports(ctx, o);
+  const sockets = socketImports(ctx, { network: o.network, monotonicNs: o.monotonicNs, onDispose: o.onDispose, net: o.net });
 
   return {
     'wasi:cli/environment': {
@@ -187,10 +167,32 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
         throw new ComponentExit(code);
       },
     },
-    // Handing out the stream handles is bookkeeping; each read and write crosses the gate.
-    'wasi:cli/stdin': { getStdin: (): InputStream => stdin },
-    'wasi:cli/stdout': { getStdout: (): OutputStream => stdout },
-    'wasi:cli/stderr': { getStderr: (): OutputStream => stderr },
+    // Handing out a stream crosses the gate under the stream's syscall (`detail` = the function), as each
+    // read and write does; refused, it traps (the function has no error case).
+    'wasi:cli/stdin': {
+      getStdin(): InputStream {
+        gate.args.detail = 'get-stdin';
+        ctx.enterOrTrap(ID.stdin);
+        gate.exit(RESULT_OK);
+        return stdin;
+      },
+    },
+    'wasi:cli/stdout': {
+      getStdout(): OutputStream {
+        gate.args.detail = 'get-stdout';
+        ctx.enterOrTrap(ID.stdout);
+        gate.exit(RESULT_OK);
+        return stdout;
+      },
+    },
+    'wasi:cli/stderr': {
+      getStderr(): OutputStream {
+        gate.args.detail = 'get-stderr';
+        ctx.enterOrTrap(ID.stderr);
+        gate.exit(RESULT_OK);
+        return stderr;
+      },
+    },
     'wasi:cli/terminal-input': { TerminalInput },
     'wasi:cli/terminal-output': { TerminalOutput },
     'wasi:cli/terminal-stdin': { getTerminalStdin: (): undefined => noTerminal(ctx, ID.terminal, 'stdin') },
@@ -232,7 +234,7 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
         gate.args.detail = 'instant';
         ctx.enterOrTrap(ID.subscribe);
         gate.exit(RESULT_OK);
-        return new Pollable(mono, when < 0n ? 0n : when, sleeper);
+        return new Pollable(mono, when < 0n ? 0n : when, sleeper, ctx, 'clock');
       },
       subscribeDuration(duration: bigint): Pollable {
         gate.args.detail = 'duration';
@@ -240,7 +242,7 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
         ctx.enterOrTrap(ID.subscribe);
         const now = mono();
         gate.exit(RESULT_OK);
-        return new Pollable(mono, now + (duration < 0n ? 0n : duration), sleeper);
+        return new Pollable(mono, now + (duration < 0n ? 0n : duration), sleeper, ctx, 'clock');
       },
     },
     'wasi:random/random': {
@@ -267,8 +269,16 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
         gate.args.size = list.length;
         ctx.enterOrTrap(ID.poll);
         try {
-          const ready = pollList(list, mono);
-          gate.exit(RESULT_OK);
+          // With a pollable that waits on the outside world (a socket) in the list, the answer cannot be
+          // recomputed: it is recorded (u32 indices, little-endian) and a replay answers from the record.
+          if (!list.some((p) => p.probe !== undefined)) {
+            const ready = pollList(list, mono);
+            gate.exit(RESULT_OK);
+            return ready;
+          }
+          const rec = ctx.replaying ? ctx.recorded() : null;
+          const ready = rec !== null && rec.length % 4 === 0 && rec.length > 0 ? new Uint32Array(rec.slice().buffer) : pollList(list, mono);
+          gate.exit(RESULT_OK, new Uint8Array(ready.buffer, ready.byteOffset, ready.byteLength));
           return ready;
         } catch (e) {
           gate.exit(RESULT_FAILED);
@@ -283,10 +293,11 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
 }
 
 function noTerminal(ctx: HostContext, id: number, which: string): undefined {
-  // "Not a terminal" is also the answer when refused: the safe value, with no error case to return.
+  // Allowed, the answer is "not a terminal" (the guest never has one); refused, the call traps with the
+  // refusal code: the function has no error case, and a refusal is not an answer.
   ctx.gate.args.detail = which;
-  const allowed = ctx.gate.enter(id);
-  ctx.gate.exit(allowed ? RESULT_OK : RESULT_REFUSED);
+  ctx.enterOrTrap(id);
+  ctx.gate.exit(RESULT_OK);
   return undefined;
 }
 
@@ -294,14 +305,18 @@ function filesystemImports(ctx: HostContext, o: WasiHostOptions): Record<string,
   const { dispose, preopens } = createComponentFilesystem(ctx, o.preopens, o.monotonicNs);
   o.onDispose(dispose);
   const PREOPENS = ctx.id('wasi:filesystem/preopens');
+  // The answer is recorded as the JSON list of guest paths: a replay opens the same directories (as
+  // replay-side objects) without being told which they were.
+  const answer = new TextEncoder().encode(JSON.stringify(preopens.map((d) => d.guestPath)));
   return {
     'wasi:filesystem/preopens': {
       getDirectories(): [Descriptor, string][] {
-        // Refused: the guest sees no directories (the list has no error case; an empty list is the safe answer).
+        // Allowed with nothing granted, the answer is an empty list; refused, the call traps with the refusal
+        // code (the list has no error case, and an empty answer would hide the refusal from the guest).
         ctx.gate.args.size = preopens.length;
-        const allowed = ctx.gate.enter(PREOPENS);
-        ctx.gate.exit(allowed ? RESULT_OK : RESULT_REFUSED);
-        return allowed ? preopens.map((d) => [d, d.guestPath]) : [];
+        ctx.enterOrTrap(PREOPENS);
+        ctx.gate.exit(RESULT_OK, answer);
+        return preopens.map((d) => [d, d.guestPath]);
       },
     },
     'wasi:filesystem/types': {
@@ -309,193 +324,6 @@ function filesystemImports(ctx: HostContext, o: WasiHostOptions): Record<string,
       DirectoryEntryStream,
       filesystemErrorCode(err: unknown): string | undefined {
         return err instanceof IoError ? err.filesystemCode : undefined;
-      },
-    },
-  };
-}
-
-/** `wasi:sockets/network.network`. */
-export class Network {}
-
-/** `wasi:sockets/network.ip-socket-address`. */
-export type IpSocketAddress =
-  | { tag: 'ipv4'; val: { port: number; address: [number, number, number, number] } }
-  | { tag: 'ipv6'; val: { port: number; flowInfo: number; address: number[]; scopeId: number } };
-
-function formatAddress(a: IpSocketAddress): { host: string; port: number } {
-  if (a.tag === 'ipv4') return { host: a.val.address.join('.'), port: a.val.port };
-  return { host: canonicalIp(a.val.address.map((n) => n.toString(16)).join(':')), port: a.val.port };
-}
-
-const SOCKET_LOCAL_METHODS = [
-  'localAddress', 'remoteAddress', 'setListenBacklogSize', 'keepAliveEnabled', 'setKeepAliveEnabled', 'keepAliveIdleTime',
-  'setKeepAliveIdleTime', 'keepAliveInterval', 'setKeepAliveInterval', 'keepAliveCount', 'setKeepAliveCount', 'hopLimit',
-  'setHopLimit', 'receiveBufferSize', 'setReceiveBufferSize', 'sendBufferSize', 'setSendBufferSize', 'shutdown',
-  'finishBind', 'finishConnect', 'finishListen', 'accept', 'unicastHopLimit', 'setUnicastHopLimit', 'stream',
-] as const;
-
-/**
- * A TCP or UDP socket. `start-bind` and `start-connect` cross the gate under `wasi:sockets/tcp-bind|connect`
- * (`udp-bind`) with the canonical host and port; they fail with `access-denied` when the policy refuses or no
- * network grant covers the destination (recorded with result -1), and with `not-supported` when allowed
- * (this adapter has no socket backend yet). Everything else is local socket state: `invalid-state`.
- */
-export class Socket {
-  readonly #ctx: HostContext;
-  readonly #grants: readonly NetGrant[];
-  readonly #bindId: number;
-  readonly #connectId: number;
-  readonly #family: string;
-  readonly #now: () => bigint;
-
-  /**
-   * @param ctx - host context
-   * @param grants - network grants
-   * @param bindId - syscall id of bind
-   * @param connectId - syscall id of connect (or send, for UDP)
-   * @param family - `ipv4` or `ipv6`
-   * @param now - monotonic clock
-   */
-  constructor(ctx: HostContext, grants: readonly NetGrant[], bindId: number, connectId: number, family: string, now: () => bigint) {
-    this.#ctx = ctx;
-    this.#grants = grants;
-    this.#bindId = bindId;
-    this.#connectId = connectId;
-    this.#family = family;
-    this.#now = now;
-  }
-
-  /** @returns the address family */
-  addressFamily(): string {
-    return this.#family;
-  }
-
-  /** @returns false: sockets never listen here */
-  isListening(): boolean {
-    return false;
-  }
-
-  /** @returns a pollable, ready at once */
-  subscribe(): Pollable {
-    return new Pollable(this.#now);
-  }
-
-  /**
-   * Implements `start-bind`.
-   * @param _network - the network handle
-   * @param address - local address
-   */
-  startBind(_network: Network, address: IpSocketAddress): void {
-    this.#fence(this.#bindId, address);
-  }
-
-  /**
-   * Implements `start-connect`.
-   * @param _network - the network handle
-   * @param address - remote address
-   */
-  startConnect(_network: Network, address: IpSocketAddress): void {
-    this.#fence(this.#connectId, address);
-  }
-
-  /** @internal */
-  #fence(id: number, address: IpSocketAddress): never {
-    let dest: { host: string; port: number };
-    try {
-      dest = formatAddress(address);
-    } catch {
-      throw new HostResultError('invalid-argument');
-    }
-    const gate = this.#ctx.gate;
-    gate.args.host = dest.host;
-    gate.args.port = dest.port;
-    this.#ctx.enterOrWasiError(id, 'access-denied');
-    if (!networkGranted(this.#grants, dest.host, dest.port)) {
-      gate.exit(RESULT_REFUSED);
-      throw new HostResultError('access-denied');
-    }
-    gate.exit(RESULT_FAILED);
-    throw new HostResultError('not-supported');
-  }
-}
-
-for (const name of SOCKET_LOCAL_METHODS) {
-  Object.defineProperty(Socket.prototype, name, {
-    value: (): never => {
-      throw new HostResultError('invalid-state');
-    },
-    writable: false,
-    enumerable: false,
-  });
-}
-
-/** `wasi:sockets/ip-name-lookup.resolve-address-stream`: yields the addresses of a resolved name. */
-export class ResolveAddressStream {
-  readonly #addresses: unknown[];
-  readonly #now: () => bigint;
-
-  /**
-   * @param addresses - `ip-address` values
-   * @param now - monotonic clock
-   */
-  constructor(addresses: unknown[], now: () => bigint) {
-    this.#addresses = addresses;
-    this.#now = now;
-  }
-
-  /** @returns the next address, or undefined at the end */
-  resolveNextAddress(): unknown {
-    return this.#addresses.shift();
-  }
-
-  /** @returns a pollable, ready at once */
-  subscribe(): Pollable {
-    return new Pollable(this.#now);
-  }
-}
-
-function socketImports(ctx: HostContext, o: WasiHostOptions): Record<string, Record<string, unknown>> {
-  const gate = ctx.gate;
-  const TCP_BIND = ctx.id('wasi:sockets/tcp-bind');
-  const TCP_CONNECT = ctx.id('wasi:sockets/tcp-connect');
-  const UDP_BIND = ctx.id('wasi:sockets/udp-bind');
-  const UDP_SEND = ctx.id('wasi:sockets/udp-send');
-  const RESOLVE = ctx.id('wasi:sockets/resolve');
-  const network = new Network();
-  return {
-    'wasi:sockets/network': { Network },
-    'wasi:sockets/instance-network': { instanceNetwork: (): Network => network },
-    'wasi:sockets/tcp': { TcpSocket: Socket },
-    'wasi:sockets/udp': { UdpSocket: Socket },
-    'wasi:sockets/tcp-create-socket': {
-      createTcpSocket: (family: string): Socket => new Socket(ctx, o.network, TCP_BIND, TCP_CONNECT, family, o.monotonicNs),
-    },
-    'wasi:sockets/udp-create-socket': {
-      createUdpSocket: (family: string): Socket => new Socket(ctx, o.network, UDP_BIND, UDP_SEND, family, o.monotonicNs),
-    },
-    'wasi:sockets/ip-name-lookup': {
-      ResolveAddressStream,
-      resolveAddresses(_network: Network, name: string): ResolveAddressStream {
-        let host: string;
-        try {
-          host = canonicalIp(canonicalHost(name));
-        } catch {
-          throw new HostResultError('invalid-argument');
-        }
-        gate.args.host = host;
-        ctx.enterOrWasiError(RESOLVE, 'access-denied');
-        if (!networkGranted(o.network, host, undefined)) {
-          gate.exit(RESULT_REFUSED);
-          throw new HostResultError('access-denied');
-        }
-        const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-        if (v4 !== null) {
-          gate.exit(RESULT_OK);
-          return new ResolveAddressStream([{ tag: 'ipv4', val: [Number(v4[1]), Number(v4[2]), Number(v4[3]), Number(v4[4])] }], o.monotonicNs);
-        }
-        // Name resolution needs a host service this adapter does not have yet.
-        gate.exit(RESULT_FAILED);
-        throw new HostResultError('permanent-resolver-failure');
       },
     },
   };

@@ -195,8 +195,10 @@ class GateContext implements CallContext {
   #anomaly = 0;
   #anomalyRead = false;
 
-  constructor(anomaly: (() => number) | undefined) {
+  constructor(anomaly: (() => number) | undefined, syscalls: number) {
     this.#anomalySource = anomaly;
+    // Sized for every syscall the table knows at the start (no growth on a first call).
+    if (syscalls > this.counts.length) this.grow(syscalls - 1);
   }
 
   /** Calls to this syscall in the last second, before this one. */
@@ -312,7 +314,7 @@ export class Gate {
     this.#onHold = options.onHold;
     const origin = performance.timeOrigin;
     this.#now = options.now ?? (() => origin + performance.now());
-    this.#ctx = new GateContext(options.anomaly);
+    this.#ctx = new GateContext(options.anomaly, options.syscalls.size);
     const startSeq = options.startSeq ?? 0;
     if (!Number.isSafeInteger(startSeq) || startSeq < 0) throw new RangeError(`startSeq must be a non-negative integer, got ${startSeq}`);
     this.#seq = startSeq;

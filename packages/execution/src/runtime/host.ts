@@ -4,7 +4,7 @@ import { ForgeError, type SyscallTable } from '@forgeone/common';
 import type { Capabilities } from '../capabilities.js';
 import type { ComponentIdentity, ComponentInfo } from '../component/forgeone.js';
 import { componentBridgeHandlers, type BridgeFetchOptions, type ContainerKv } from '../component/handlers.js';
-import type { RunOutcome } from '../component/run.js';
+import { defaultExport, isCommandExport, type RunOutcome } from '../component/run.js';
 import { COMPONENT_RUNNER, type ComponentRunnerData } from '../component/runner.js';
 import type { HostHttpRequest, HostHttpResponse, LogLevel } from '../component/services.js';
 import type { CoarseClock, RawBlock } from '../gate/index.js';
@@ -46,7 +46,12 @@ export interface WasmStdio {
 
 /** What a component run calls and the kernel services it gets (ignored for core modules). */
 export interface WasmComponentOptions {
-  /** The export to call: a world-level function (`run`) or `interface#function`; default `run`. */
+  /**
+   * The export to call: a world-level function (`run`), `interface#function`, or `wasi:cli/run` to run a
+   * WASI command component (`run: func() -> result`; the outcome's exit code is 0 for `ok`, 1 for `err`, or
+   * the code of `wasi:cli/exit`). Default `run`, or `wasi:cli/run` for a component that exports that and no
+   * `run` function.
+   */
   readonly export?: string;
   /** The call's input string; default the empty string. */
   readonly input?: string;
@@ -160,7 +165,7 @@ export interface WasmHost {
    * @param spec - bytes, capabilities, kernel policy, limits, stdio, record sink, component call
    * @returns the exit code and output (for a component also the export's result)
    * @throws ForgeError (rejection) `WASM_INVALID`, `WASM_TRANSPILE_FAILED`, `WASM_LINK_ERROR`,
-   *   `WASM_EXPORT_MISSING` (also for a WASI command component exporting `wasi:cli/run`: not supported yet),
+   *   `WASM_EXPORT_MISSING`,
    *   `WASM_TRAP` (naming the trap), `SANDBOX_CPU_EXCEEDED`, `SANDBOX_MEMORY_EXCEEDED`, `SANDBOX_TIMEOUT`,
    *   `SANDBOX_LIMIT_EXCEEDED`, `LIMIT_EXCEEDED` (component stdin too large), `CONTAINER_TERMINATED`,
    *   `CONTAINER_FAILED`
@@ -216,20 +221,24 @@ const CLI_RUN = /^wasi:cli\/run(@|$)/;
 /**
  * Refuse, before a worker is taken, a component that does not export the function to call.
  * @param prepared - the prepared component
- * @param name - the export to call
+ * @param requested - the export to call; undefined for the default ({@link defaultExport})
  * @throws ForgeError `WASM_EXPORT_MISSING` (with a clear word for WASI command components)
  */
-function checkExport(prepared: PreparedComponent, name: string): void {
+function checkExport(prepared: PreparedComponent, requested: string | undefined): void {
+  const name = requested ?? defaultExport(prepared.exports);
   const hash = name.indexOf('#');
   const top = hash < 0 ? name : name.slice(0, hash);
+  const isCommand = prepared.exports.some(([n, kind]) => kind === 'instance' && CLI_RUN.test(n));
+  // `wasi:cli/run` runs any version of the command interface; a versioned name must be the one exported.
+  if (isCommandExport(name) && (top === 'wasi:cli/run' ? isCommand : prepared.exports.some(([n, kind]) => n === top && kind === 'instance'))) return;
   const found = prepared.exports.find(([n]) => n === top);
   if (found !== undefined && found[1] === (hash < 0 ? 'function' : 'instance')) return;
   const names = prepared.exports.map(([n, kind]) => (kind === 'function' ? n : `${n} (interface)`));
-  if (hash < 0 && prepared.exports.some(([n]) => CLI_RUN.test(n))) {
+  if (hash < 0 && isCommand) {
     throw new ForgeError(
       'WASM_EXPORT_MISSING',
-      `the component is a WASI command (it exports wasi:cli/run): not supported yet; ForgeOne calls a world-level \`${name}: func(input: string) -> result<string, string>\` export`,
-      { details: { export: name, exports: names, unsupported: 'wasi:cli/run' } },
+      `the component is a WASI command (it exports wasi:cli/run) without a world-level \`${name}\` function: run it with the export \`wasi:cli/run\` (the default when none is named)`,
+      { details: { export: name, exports: names, command: 'wasi:cli/run' } },
     );
   }
   throw new ForgeError('WASM_EXPORT_MISSING', `the component does not export a function ${JSON.stringify(name)} (it exports ${names.length === 0 ? 'nothing' : names.join(', ')})`, {
@@ -396,8 +405,8 @@ export function createWasmHost(options: WasmHostOptions = {}): WasmHost {
     logs: string[] | undefined,
   ): SandboxedContainer => {
     const c = spec.component ?? {};
-    const exportName = c.export ?? 'run';
-    if (typeof exportName !== 'string' || exportName === '') throw new ForgeError('INVALID_ARGUMENT', 'component.export must be a non-empty string');
+    const exportName = c.export;
+    if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) throw new ForgeError('INVALID_ARGUMENT', 'component.export must be a non-empty string');
     if (c.input !== undefined && typeof c.input !== 'string') throw new ForgeError('INVALID_ARGUMENT', 'component.input must be a string');
     if (prepared !== undefined) checkExport(prepared, exportName);
     const stderr = spec.stdio?.stderr;
@@ -423,7 +432,8 @@ export function createWasmHost(options: WasmHostOptions = {}): WasmHost {
       ...(c.hostIdentity === undefined ? {} : { hostIdentity: c.hostIdentity }),
       ...(c.info === undefined ? {} : { info: c.info }),
       cacheDir: componentCacheDir(),
-      export: exportName,
+      // Without a name the runner picks the default from the component (`run`, or `wasi:cli/run`).
+      ...(exportName === undefined ? {} : { export: exportName }),
       input: c.input ?? '',
       ...(stdin === undefined ? {} : { stdin }),
       ...(c.onMemoryExceeded === undefined ? {} : { onMemoryExceeded: c.onMemoryExceeded }),
@@ -478,7 +488,7 @@ export function createWasmHost(options: WasmHostOptions = {}): WasmHost {
         let stdin: Uint8Array | string | undefined;
         if (input === undefined || typeof input === 'string' || input instanceof Uint8Array) stdin = input;
         else if (prepared.imports.includes('wasi:cli/stdin')) {
-          checkExport(prepared, spec.component?.export ?? 'run');
+          checkExport(prepared, spec.component?.export);
           stdin = await readWhole(input, COMPONENT_STDIN_MAX_BYTES);
         }
         const logs = spec.retainOutput === false ? undefined : [];

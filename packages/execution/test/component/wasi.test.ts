@@ -84,13 +84,16 @@ describe('a componentize-js 0.17 guest with WASI features', () => {
     expect(r.find((x) => x.syscall === 'wasi:filesystem/preopens')).toMatchObject({ args: { size: 0 }, allowed: true });
   });
 
-  it('a denied stdout drops the output without killing the guest', () => {
+  it('a denied stdout traps where the guest asks for the stream (get-stdout has no error case)', () => {
     const { gate, recorder } = policyGate(allowAllExcept('wasi:cli/stdout'));
     const out: Uint8Array[] = [];
     const imports = buildComponentImports({ gate, stdout: (b) => out.push(b) });
-    expect(runComponent(loaded, imports, { input: 'console x' })).toEqual({ ok: true, value: 'logged' });
+    const e = thrown(() => runComponent(loaded, imports, { input: 'console x' }));
+    expect(isForgeError(e) && e.code).toBe('POLICY_DENIED');
+    expect(isForgeError(e) && e.details).toMatchObject({ syscall: 'wasi:cli/stdout', rule: 'base/no' });
     expect(out).toEqual([]);
-    expect(recorder.flush().filter((x) => x.syscall === 'wasi:cli/stdout').every((x) => x.verdict === 'deny' && !x.allowed)).toBe(true);
+    const stdout = recorder.flush().filter((x) => x.syscall === 'wasi:cli/stdout');
+    expect(stdout.map((x) => [x.args.detail, x.verdict, x.allowed, x.result])).toEqual([['get-stdout', 'deny', false, -1]]);
   });
 
   it('Date.now and Math.random come from the host clock and random source, and their bytes are recorded', () => {
@@ -144,7 +147,15 @@ describe('the default sandbox', () => {
     expect((imports['wasi:cli/terminal-stdout']!['getTerminalStdout'] as () => unknown)()).toBeUndefined();
     const stdin = (imports['wasi:cli/stdin']!['getStdin'] as () => { read(n: bigint): Uint8Array })();
     expect(payload(() => stdin.read(10n))).toEqual({ tag: 'closed' });
-    expect(rec.flush().map((x) => x.syscall)).toEqual(['wasi:cli/env', 'wasi:cli/args', 'wasi:cli/cwd', 'wasi:filesystem/preopens', 'wasi:cli/terminal', 'wasi:cli/stdin']);
+    expect(rec.flush().map((x) => [x.syscall, x.args.detail])).toEqual([
+      ['wasi:cli/env', undefined],
+      ['wasi:cli/args', undefined],
+      ['wasi:cli/cwd', undefined],
+      ['wasi:filesystem/preopens', undefined],
+      ['wasi:cli/terminal', 'stdout'],
+      ['wasi:cli/stdin', 'get-stdin'],
+      ['wasi:cli/stdin', undefined],
+    ]);
   });
 
   it('stdin given as bytes is read through the gate and the bytes are recorded', () => {
@@ -156,11 +167,12 @@ describe('the default sandbox', () => {
     expect(payload(() => stdin.read(4n))).toEqual({ tag: 'closed' });
     const r = recorder.flush();
     expect(r.map((x) => [x.syscall, x.args.size, x.result])).toEqual([
+      ['wasi:cli/stdin', undefined, 0],
       ['wasi:cli/stdin', 4, 0],
       ['wasi:cli/stdin', 4, 0],
       ['wasi:cli/stdin', 4, 1],
     ]);
-    expect(dec.decode(r[1]!.resultBytes!)).toBe('ef');
+    expect(dec.decode(r[2]!.resultBytes!)).toBe('ef');
   });
 });
 
@@ -266,10 +278,11 @@ describe('wasi:http outgoing requests', () => {
     expect(seen).toEqual(['POST https://api.example.com/v1/echo?x=1 [["content-type","text/plain"]] payload']);
     const r = recorder.flush();
     expect(r.map((x) => [x.syscall, x.args.host, x.args.port, x.args.detail, x.result])).toEqual([
+      ['wasi:http/fields-from-list', undefined, undefined, undefined, 0],
       ['wasi:http/outgoing-request', 'api.example.com', 443, 'POST', 0],
       ['wasi:http/outgoing-request', 'api.example.com', 443, 'response', 0],
     ]);
-    expect(dec.decode(r[1]!.resultBytes!)).toContain('made');
+    expect(dec.decode(r[2]!.resultBytes!)).toContain('made');
   });
 
   it('is refused with HTTP-request-denied without a grant or when the policy denies it', () => {
@@ -277,10 +290,12 @@ describe('wasi:http outgoing requests', () => {
     const allowed = policyGate(allowAllExcept());
     const noGrant = buildComponentImports({ gate: allowed.gate, services, network: ['other.example.com:443'] });
     expect(payload(() => (noGrant['wasi:http/outgoing-handler']!['handle'] as (r: Req) => unknown)(request(noGrant, 'api.example.com')))).toEqual({ tag: 'HTTP-request-denied' });
-    const denied = policyGate(allowAllExcept('wasi:http/*'));
+    const denied = policyGate(allowAllExcept('wasi:http/outgoing-request'));
     const imports = buildComponentImports({ gate: denied.gate, services, network: ['api.example.com:443'] });
     expect(payload(() => (imports['wasi:http/outgoing-handler']!['handle'] as (r: Req) => unknown)(request(imports, 'api.example.com')))).toEqual({ tag: 'HTTP-request-denied' });
-    expect(denied.recorder.flush()).toMatchObject([{ syscall: 'wasi:http/outgoing-request', args: { host: 'api.example.com', port: 443 }, verdict: 'deny', rule: 'base/no' }]);
+    expect(denied.recorder.flush().filter((x) => x.syscall === 'wasi:http/outgoing-request')).toMatchObject([
+      { syscall: 'wasi:http/outgoing-request', args: { host: 'api.example.com', port: 443 }, verdict: 'deny', rule: 'base/no' },
+    ]);
   });
 });
 
@@ -323,7 +338,11 @@ describe('clock subscriptions', () => {
     const ready = (imports['wasi:io/poll']!['poll'] as (l: unknown[]) => Uint32Array)([p]);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
     expect([...ready]).toEqual([0]);
-    expect(recorder.flush().map((x) => x.syscall)).toEqual(['wasi:clocks/subscribe', 'wasi:io/poll']);
+    expect(recorder.flush().map((x) => [x.syscall, x.args.detail, x.resultBytes === null ? null : [...x.resultBytes]])).toEqual([
+      ['wasi:clocks/subscribe', 'duration', null],
+      ['wasi:io/ready', 'clock', [0]],
+      ['wasi:io/poll', undefined, null],
+    ]);
   });
 
   it('a guest sleeping on a clock is woken by termination and traps with CONTAINER_TERMINATED', async () => {

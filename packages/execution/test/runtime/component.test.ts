@@ -134,7 +134,7 @@ describe('createWasmHost with components', () => {
     expect(() => host.start({ module: plugin, stdio: { stdin: new PassThrough() } })).toThrow(/takes its stdin whole/);
   });
 
-  it('refuses a missing export and a WASI command component (wasi:cli/run) before taking a worker', async () => {
+  it('refuses a missing export before taking a worker; runs a WASI command component (wasi:cli/run) by default', async () => {
     const missing = await rejection(host.run({ module: plugin, component: { export: 'nope' } }));
     expect(missing.code).toBe('WASM_EXPORT_MISSING');
     expect(missing.message).toMatch(/does not export a function "nope" \(it exports run\)/);
@@ -144,10 +144,14 @@ describe('createWasmHost with components', () => {
       (func $run (result (result)) (canon lift (core func $i "run")))
       (instance $inst (export "run" (func $run)))
       (export "wasi:cli/run@0.2.0" (instance $inst)))`);
-    const cli = await rejection(host.run({ module: command }));
+    const cli = await rejection(host.run({ module: command, component: { export: 'run' } }));
     expect(cli.code).toBe('WASM_EXPORT_MISSING');
-    expect(cli.message).toMatch(/WASI command \(it exports wasi:cli\/run\): not supported yet/);
+    expect(cli.message).toMatch(/WASI command \(it exports wasi:cli\/run\) without a world-level `run` function/);
     expect(host.pool.active).toBe(0);
+    // Without an export named, a command component runs: run() returned ok, so the exit code is 0.
+    const ran = await host.run({ module: command });
+    expect(ran.exitCode).toBe(0);
+    expect(ran.result).toEqual({ ok: true, value: '', exitCode: 0 });
   });
 
   it('a trap in run() is WASM_TRAP naming it', async () => {
