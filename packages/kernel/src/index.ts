@@ -6,4 +6,4 @@
  */
 export { createKernel, DEFAULT_KERNEL_POLICY, QUARANTINE_AFTER_DENIALS } from './kernel.js';
 export { init, launchContainer, secureSyscall, shutdown } from './prelude.js';
-export type { ContainerHandle, ContainerReport, Kernel, KernelAnomalyDetector, KernelBootOptions, KernelEvent, KernelOptions, LaunchRequest, SecureSyscallResult, SyscallArgs } from './types.js';
+export type { ContainerHandle, ContainerReport, Kernel, KernelAnomalyDetector, KernelBootOptions, KernelEvent, KernelOptions, KernelSnapshot, LaunchRequest, SecureSyscallResult, SyscallArgs } from './types.js';

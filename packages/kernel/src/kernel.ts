@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ForgeError, KNOWN_SYSCALLS, SyscallTable, createIdentity, newId, systemClock, toForgeError, toHex, trustVector, type TrustLevelName } from '@forgeone/common';
@@ -51,7 +52,6 @@ import {
   exportTrace,
   parseTrace,
   readSnapshot,
-  readSnapshotFile,
   tracePositionOf,
   verifyTrace,
   writeSnapshot,
@@ -416,11 +416,18 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   // A snapshot offered to start a container: signed by this kernel, of this package's component. A refusal is audited.
   const acceptSnapshot = async (file: Uint8Array | string, verified: VerifiedPackage, entry: Uint8Array): Promise<{ snapshot: Snapshot; digest: string }> => {
     let snapshot: Snapshot;
-    let bytes: Uint8Array | undefined;
+    let bytes: Uint8Array;
     try {
-      if (typeof file === 'string') snapshot = await readSnapshotFile(file, { trustedKeys: [kernelKey], crypto });
-      else if (file instanceof Uint8Array) snapshot = readSnapshot((bytes = file), { trustedKeys: [kernelKey], crypto });
+      if (typeof file === 'string') {
+        try {
+          bytes = new Uint8Array(await readFile(file));
+        } catch (cause) {
+          throw new ForgeError('IO_ERROR', `cannot read the snapshot file ${JSON.stringify(file)}`, { cause, details: { path: file } });
+        }
+      } else if (file instanceof Uint8Array) bytes = file;
       else throw new ForgeError('SNAPSHOT_INVALID', 'fromSnapshot must be the snapshot file\'s bytes or its path', { details: { reason: 'header' } });
+      // Read once: the bytes verified are the bytes whose digest the new trace names.
+      snapshot = readSnapshot(bytes, { trustedKeys: [kernelKey], crypto });
       const moduleHash = toHex(crypto.sha3_256(entry));
       if (snapshot.kind !== 'component' || snapshot.moduleHash !== moduleHash) {
         throw new ForgeError('SNAPSHOT_MODULE_MISMATCH', `the snapshot was taken of ${snapshot.kind} ${snapshot.moduleHash}, not of ${verified.manifest.name}@${verified.manifest.version} (component ${moduleHash})`, {
@@ -434,8 +441,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       throw err;
     }
     // The file's digest names it in the new trace's header and in the audit log.
-    const digest = toHex(crypto.sha3_256(bytes ?? new Uint8Array(readFileSync(file as string))));
-    return { snapshot, digest };
+    return { snapshot, digest: toHex(crypto.sha3_256(bytes)) };
   };
 
   const launch = async (request: LaunchRequest, restartOf?: ContainerRecord): Promise<ContainerHandle> => {

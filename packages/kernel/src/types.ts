@@ -113,6 +113,38 @@ export interface LaunchRequest {
   readonly cpuBudgetMs?: number;
   /** A container name; default the package name. */
   readonly name?: string;
+  /**
+   * Keep the container alive serving calls ({@link Kernel.call}) instead of running `run(input)` once;
+   * `input` is not used. A serving container can be snapshotted between calls ({@link Kernel.snapshot}) and
+   * ends with {@link Kernel.stop}. Its component is prepared for snapshots in the worker.
+   */
+  readonly serve?: boolean;
+  /**
+   * Start from a snapshot taken by this kernel ({@link Kernel.snapshot}): the file's bytes, or its path.
+   * Verified before anything runs — signed by the kernel key (else `SNAPSHOT_INVALID`), taken of this
+   * package's component (else `SNAPSHOT_MODULE_MISMATCH`); a refusal is audited. The container serves
+   * calls, starts with the snapshot's memories and globals, and its trace names the snapshot
+   * (`restoredFrom` in the header) and continues at its sequence number.
+   */
+  readonly fromSnapshot?: Uint8Array | string;
+}
+
+/** A snapshot the kernel took ({@link Kernel.snapshot}). */
+export interface KernelSnapshot {
+  /** The signed snapshot file (`FGSNAP1`, see `@forgeone/observer` `readSnapshot`). */
+  readonly bytes: Uint8Array;
+  /** SHA3-256 (hex) of the file: how the audit log and a restored container's trace name it. */
+  readonly digest: string;
+  /** The container it was taken of. */
+  readonly containerId: string;
+  /** That container's trace. */
+  readonly traceId: string;
+  /** The sequence number of the container's next call: a restored container's records start here. */
+  readonly seq: number;
+  /** SHA3-256 (hex) of the component it holds the state of. */
+  readonly moduleHash: string;
+  /** Where the file was written, when a path was given. */
+  readonly path?: string;
 }
 
 /** The end of a container's run. */
@@ -227,6 +259,35 @@ export interface Kernel {
    * @throws ForgeError `BOOT_RECOVERY_MODE`, a package verification code, `IDENTITY_COMPROMISED`, `INVALID_ARGUMENT`
    */
   launch(request: LaunchRequest): Promise<ContainerHandle>;
+  /**
+   * Start a container from a snapshot: {@link Kernel.launch} with `fromSnapshot`.
+   * @param file - the snapshot file's bytes, or its path
+   * @param request - the package (the one the snapshot was taken of) and the launch options
+   * @returns the handle of the new, serving container
+   * @throws ForgeError `SNAPSHOT_INVALID` (altered, truncated, or not signed by this kernel's key),
+   *   `SNAPSHOT_MODULE_MISMATCH` (another package), as {@link Kernel.launch}
+   */
+  restore(file: Uint8Array | string, request: Omit<LaunchRequest, 'fromSnapshot'>): Promise<ContainerHandle>;
+  /**
+   * Call an export of a serving container (launched with `serve` or from a snapshot).
+   * @param id - container id
+   * @param input - the export's input
+   * @param options - the export; default `run`
+   * @returns what the guest returned
+   * @throws ForgeError `NOT_FOUND`, `INVALID_ARGUMENT` (the container does not serve), the call's error
+   */
+  call(id: string, input: string, options?: { readonly export?: string }): Promise<RunOutcome>;
+  /**
+   * Snapshot a serving container between two calls: its instances' memories and globals and its trace
+   * position, after a signed `snapshot` checkpoint of its trace, in a file signed by the kernel key. Audited
+   * (`api.action`, action `snapshot`). The container goes on serving.
+   * @param id - container id
+   * @param options - a path to write the file to (atomically); without it only the bytes are returned
+   * @returns the file and what it names
+   * @throws ForgeError `NOT_FOUND`, `SNAPSHOT_UNSUPPORTED` (the container does not serve calls, or holds
+   *   state a snapshot cannot), `CONTAINER_TERMINATED` (it ended meanwhile)
+   */
+  snapshot(id: string, options?: { readonly path?: string }): Promise<KernelSnapshot>;
   /**
    * A launched container of this kernel process.
    * @param id - container id

@@ -90,6 +90,11 @@ export interface ChainSpec<H extends HeaderBase, E extends { readonly seq: numbe
   readonly summarySchema: z.ZodType<S> | null;
   /** The chain id in the header. */
   idOf(header: H): string;
+  /**
+   * The sequence number of the first entry (default 0): a trace of a container restored from a snapshot
+   * continues the numbering where the snapshot stood.
+   */
+  firstSeq?(header: H): number;
   /** Whether every checkpoint must be signed by the header's kernel key (traces), or any trusted key (audit). */
   readonly sameKey: boolean;
   /**
@@ -361,6 +366,7 @@ export class ChainVerifier<H extends HeaderBase, E extends { readonly seq: numbe
     if (!parsed.success) return this.#fail('HEADER_MISSING', `malformed header: ${parsed.error.issues[0]?.message ?? 'invalid'}`, n);
     if (parsed.data.blockSize < 1) return this.#fail('HEADER_MISSING', 'block size must be at least 1', n);
     this.header = parsed.data;
+    this.nextSeq = this.spec.firstSeq?.(parsed.data) ?? 0;
     this.headerHash = this.crypto.sha3_256(concatBytes(this.domains.header, utf8(text)));
     this.prev = this.headerHash;
     this.last = 'header';

@@ -302,10 +302,11 @@ export function decodeGlobalValue(type: SnapshotValueType, text: string): number
  * The trace position of a snapshot taken right after a checkpoint: write `writer.checkpoint('snapshot')`
  * first, so the block hash covers every call made before the snapshot.
  * @param checkpoint - the checkpoint (`TraceWriter.checkpoint`)
+ * @param firstSeq - the trace's first sequence number (its header's `restoredFrom.seq`; default 0)
  * @returns the position: trace id, the next call's sequence number, the last block's hash
  */
-export function tracePositionOf(checkpoint: TraceCheckpointInfo): SnapshotTracePosition {
-  return { traceId: checkpoint.id, seq: checkpoint.records, blockHash: checkpoint.hash };
+export function tracePositionOf(checkpoint: TraceCheckpointInfo, firstSeq = 0): SnapshotTracePosition {
+  return { traceId: checkpoint.id, seq: firstSeq + checkpoint.records, blockHash: checkpoint.hash };
 }
 
 function resolveLimits(limits: Partial<SnapshotLimits> | undefined): SnapshotLimits {

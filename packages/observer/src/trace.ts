@@ -51,6 +51,9 @@ export const TraceHeaderSchema = z.strictObject({
   blockSize: z.number().int().min(1).max(1_000_000),
   checkpointEvery: z.number().int().min(0).max(1_000_000),
   invocation: z.strictObject({ export: name, input: z.string().max(MAX_INVOCATION_INPUT) }).optional(),
+  restoredFrom: z
+    .strictObject({ snapshot: hex64, traceId: z.string().regex(TRACE_ID), containerId: name, seq: natural, blockHash: hex64.optional() })
+    .optional(),
 });
 
 /** The header of a trace, as stored (line 1 of the export). */
@@ -119,6 +122,12 @@ export interface TraceHeaderInit {
    * the package. Omit it when the input must not be kept (a replay then has to be given it).
    */
   readonly invocation?: { readonly export: string; readonly input: string };
+  /**
+   * The snapshot a restored container started from: the SHA3-256 (hex) of the snapshot file, the trace
+   * and container it was taken of, and its position. The trace's records start at `seq` (the calls below it
+   * are in the trace the snapshot names).
+   */
+  readonly restoredFrom?: { readonly snapshot: string; readonly traceId: string; readonly containerId: string; readonly seq: number; readonly blockHash?: string };
 }
 
 /** What the caller adds to the summary at stop. */
@@ -171,7 +180,7 @@ export interface TraceWriterOptions {
 export interface TraceWriter {
   /** The trace id. */
   readonly traceId: string;
-  /** Records accepted so far. */
+  /** The sequence number of the next record: records accepted so far (plus the header's `restoredFrom.seq`). */
   readonly records: number;
   /** Blocks sealed so far. */
   readonly blocks: number;
@@ -207,6 +216,7 @@ export const TRACE_SPEC: ChainSpec<TraceHeader, CallLine, TraceSummary> = {
   entrySchema: CallLineSchema,
   summarySchema: TraceSummarySchema,
   idOf: (h) => h.traceId,
+  firstSeq: (h) => h.restoredFrom?.seq ?? 0,
   sameKey: true,
   scanEntry: scanCallLine,
 };
@@ -251,6 +261,7 @@ function buildHeader(init: TraceHeaderInit, keyId: string, blockSize: number, ch
     blockSize,
     checkpointEvery,
     ...(init.invocation === undefined ? {} : { invocation: { export: init.invocation.export, input: wellFormed(String(init.invocation.input)) } }),
+    ...(init.restoredFrom === undefined ? {} : { restoredFrom: { ...init.restoredFrom } }),
   };
   const parsed = TraceHeaderSchema.safeParse(candidate);
   if (!parsed.success) {
@@ -298,7 +309,7 @@ export async function createTraceWriter(options: TraceWriterOptions): Promise<Tr
   const headerLine = canonicalJson(header);
   const verifierDomains = new ChainVerifier(TRACE_SPEC, crypto, null).domains;
   const headerHash = crypto.sha3_256(concatBytes(verifierDomains.header, utf8(headerLine)));
-  const w = new ChainWriter(DNA_FORMAT, header.traceId, header, log, crypto, signingKey, { prev: headerHash, block: 0, nextSeq: 0, sealedRecords: 0, open: null });
+  const w = new ChainWriter(DNA_FORMAT, header.traceId, header, log, crypto, signingKey, { prev: headerHash, block: 0, nextSeq: header.restoredFrom?.seq ?? 0, sealedRecords: 0, open: null });
   const acc = new SummaryAccumulator();
   const first = [headerLine];
   w.checkpoint('start', undefined, first);
@@ -496,7 +507,7 @@ export function verifyTrace(exported: string | Uint8Array, options: VerifyTraceO
     issue: v.issue,
     traceId: v.header?.traceId ?? null,
     header: v.header,
-    records: v.nextSeq,
+    records: v.nextSeq - (v.header?.restoredFrom?.seq ?? 0),
     blocks: v.block,
     checkpoints: [...v.checkpoints],
     signers: [...new Set(v.checkpoints.map((c) => c.keyId))].sort(),

@@ -100,6 +100,7 @@ interface ReplayOptions {
   readonly role?: string;
   readonly input?: string;
   readonly cacheDir?: string;
+  readonly preopen?: readonly string[];
 }
 
 function replayJson(report: ReplayReport): Record<string, unknown> {
@@ -183,9 +184,10 @@ export function registerTrace(program: Command, ctx: Context): void {
     .summary('re-run a plugin with the recorded result of every host call')
     .description(
       'Forensic replay: verify the trace and the signed package, then re-run the package\'s component with the recorded\n' +
-        'result of every host call (clocks, random, kv, HTTP, identity) instead of the real ones. Each call must have the\n' +
+        'result of every host call (clocks, random, kv, HTTP, identity, files) instead of the real ones. Each call must have the\n' +
         'name and canonical arguments of the next record. Exit status 0 when the replay is identical; 1 with code\n' +
-        'REPLAY_DIVERGED and the first divergence (record, expected, got) when it is not.',
+        'REPLAY_DIVERGED and the first divergence (record, expected, got) when it is not. Files are answered from the\n' +
+        'record too: give the guest paths the run was granted with --preopen; no host directory is opened.',
     )
     .argument('<trace>', 'exported trace (JSON lines)')
     .argument('<package>', 'the .forgepkg that is claimed to have run')
@@ -194,6 +196,7 @@ export function registerTrace(program: Command, ctx: Context): void {
     .option('--key <file...>', 'trust these public key files for the trace')
     .option('-i, --input <text>', 'the input of run(), when the trace does not hold it')
     .option('--cache-dir <dir>', 'transpile cache directory')
+    .option('--preopen <guest-path...>', 'guest paths of the directories the run was granted, in order (no host directory is used)')
     .addHelpText('after', examples('forgeone trace replay hello.dna plugins/hello/dist/hello.forgepkg --trust-root .forgeone-dev/trust-root.json --key hello.dna.pub'))
     .action(async (file: string, pkgFile: string, opts: ReplayOptions) => {
       try {
@@ -220,6 +223,7 @@ export function registerTrace(program: Command, ctx: Context): void {
           export: invocation?.export ?? 'run',
           input,
           network: pluginCapabilities(manifest.metadata ?? {}, {}).net ?? [],
+          ...(opts.preopen === undefined ? {} : { preopens: opts.preopen }),
           ...(opts.cacheDir === undefined ? {} : { cacheDir: ctx.path(opts.cacheDir) }),
         });
         const pkgLine = `${manifest.name}@${manifest.version}${samePackage ? '' : ` — NOT the package the trace names (${parsed.header.package.name}@${parsed.header.package.version})`}`;

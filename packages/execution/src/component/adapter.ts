@@ -7,6 +7,7 @@ import { httpImports } from './http.js';
 import { bufferSource, type ByteSink, type ByteSource } from './io.js';
 import type { ComponentImports } from './loader.js';
 import { unversioned } from './loader.js';
+import type { NetBackend } from './net.js';
 import type { HostServices } from './services.js';
 import { parseNetGrant, type NetGrant } from '../capabilities.js';
 import { osRandom, wasiImports, type ComponentPreopen } from './wasi.js';
@@ -49,6 +50,13 @@ export interface ComponentImportsOptions {
    * default none. A destination must be granted here and allowed by the policy.
    */
   readonly network?: readonly (NetGrant | string)[];
+  /**
+   * The backend `wasi:sockets` connects and resolves through. Default: a `createNetBackend()` of the
+   * container's own, started on the first allowed connect or name lookup and disposed with the imports
+   * ({@link disposeComponentImports}). An injected backend stays open; the connections the container made
+   * on it are closed at dispose. A replay passes one that answers from the record (`replayHost(gate).net`).
+   */
+  readonly net?: NetBackend;
   /** Answer of `forgeone:host/identity.get`. */
   readonly identity?: ComponentIdentity;
   /** Answer of `forgeone:host/info.get`. */
@@ -128,6 +136,7 @@ export function buildComponentImports(options: ComponentImportsOptions): Compone
       monotonicNs,
       random: options.random ?? osRandom,
       onDispose: (fn) => cleanups.push(fn),
+      net: options.net,
     }),
     ...httpImports(ctx, options.services ?? noServices, network, monotonicNs),
     ...forgeoneImports(ctx, {
@@ -164,8 +173,9 @@ export function buildComponentImports(options: ComponentImportsOptions): Compone
 const disposers = new WeakMap<object, () => void>();
 
 /**
- * Release what an import object holds on the host (the descriptors of its confined filesystem). Call it when
- * the container ends; later filesystem calls of the guest fail with `bad-descriptor`. Idempotent.
+ * Release what an import object holds on the host (the descriptors of its confined filesystem, its sockets
+ * and network thread). Call it when the container ends; later filesystem calls of the guest fail with
+ * `bad-descriptor`, socket calls with `invalid-state`. Idempotent.
  * @param imports - an import object from {@link buildComponentImports}
  */
 export function disposeComponentImports(imports: ComponentImports): void {

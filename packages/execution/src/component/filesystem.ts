@@ -1,6 +1,18 @@
+import { ForgeError } from '@forgeone/common';
 import { canonicalPath } from '../gate/canonical.js';
 import { ConfinedFs, createFileStat, type FileStat, type PathGuard } from '../fs/confined.js';
 import { ALL_RIGHTS, Errno, Fstflags, Rights, WRITE_RIGHTS } from '../fs/constants.js';
+import {
+  COUNT_RESULT_BYTES,
+  OPEN_RESULT_BYTES,
+  ReplayFs,
+  STAT_RESULT_BYTES,
+  encodeCount,
+  encodeEntries,
+  encodeOpened,
+  encodeStat,
+  type ReplayFsGate,
+} from '../replay/filesystem.js';
 import { HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, type HostContext } from './host.js';
 import { InputStream, IoError, MAX_READ, OutputStream } from './io.js';
 
@@ -97,9 +109,37 @@ function stamp(t: NewTimestamp, set: number, now: number): [bigint, number] {
   return [0n, 0];
 }
 
+/**
+ * What the descriptors call: the confined layer (`ConfinedFs`), or in a replay the record (`ReplayFs`).
+ */
+type FsBackend = Pick<
+  ConfinedFs,
+  | 'descriptor'
+  | 'close'
+  | 'dispose'
+  | 'pread'
+  | 'pwrite'
+  | 'stat'
+  | 'statAt'
+  | 'readdir'
+  | 'truncate'
+  | 'utimes'
+  | 'utimesAt'
+  | 'sync'
+  | 'advise'
+  | 'open'
+  | 'mkdir'
+  | 'rmdir'
+  | 'unlink'
+  | 'readlink'
+  | 'symlink'
+  | 'rename'
+  | 'link'
+>;
+
 /** The shared state of one container's filesystem: the confined layer, syscall ids, the path guard. */
 class FsHost {
-  readonly fs: ConfinedFs;
+  readonly fs: FsBackend;
   readonly ctx: HostContext;
   readonly ids: Readonly<Record<string, number>>;
   readonly stat: FileStat = createFileStat();
@@ -109,8 +149,12 @@ class FsHost {
   #lexical: (string | undefined)[] = [undefined, undefined];
   #crossed = 0;
   #refused = false;
+  // Result bytes of calls a replay cannot recompute (stat, open, short writes), reused: the recorder copies.
+  readonly #statBytes = new Uint8Array(STAT_RESULT_BYTES);
+  readonly #openBytes = new Uint8Array(OPEN_RESULT_BYTES);
+  readonly #countBytes = new Uint8Array(COUNT_RESULT_BYTES);
 
-  constructor(ctx: HostContext, fs: ConfinedFs, now: () => bigint) {
+  constructor(ctx: HostContext, fs: FsBackend, now: () => bigint) {
     this.ctx = ctx;
     this.fs = fs;
     this.now = now;
@@ -142,6 +186,22 @@ class FsHost {
     this.ctx.enterOrWasiError(this.ids[op]!, 'access');
   }
 
+  /** @returns {@link FsHost.stat} as the record keeps it (valid until the next call) */
+  statBytes(): Uint8Array {
+    return encodeStat(this.stat, this.#statBytes);
+  }
+
+  /** @returns the type and rights of a descriptor just opened, as the record keeps them, or undefined */
+  openedBytes(fd: number): Uint8Array | undefined {
+    const d = this.fs.descriptor(fd);
+    return d === undefined ? undefined : encodeOpened(d, this.#openBytes);
+  }
+
+  /** @returns the result bytes of a write of `n` of `len` bytes: none for a whole write, the count for a short one */
+  writtenBytes(n: number, len: number): Uint8Array | undefined {
+    return n < 0 || n === len ? undefined : encodeCount(n, this.#countBytes);
+  }
+
   /** Finish a gated operation: record, and throw the error code for a negated errno. */
   done(r: number, bytes?: Uint8Array): void {
     if (r < 0) {
@@ -151,8 +211,11 @@ class FsHost {
     this.ctx.gate.exit(RESULT_OK, bytes);
   }
 
-  /** Run a path operation of the confined layer with the gate crossed on the resolved path(s). */
-  pathOp<T>(op: string, base: string, lexical0: unknown, lexical1: unknown, run: () => T): T {
+  /**
+   * Run a path operation of the confined layer with the gate crossed on the resolved path(s); `bytes` gives
+   * the result bytes recorded when it succeeds.
+   */
+  pathOp<T>(op: string, base: string, lexical0: unknown, lexical1: unknown, run: () => T, bytes?: (result: T) => Uint8Array | undefined): T {
     if (typeof lexical0 !== 'string' || (lexical1 !== undefined && typeof lexical1 !== 'string')) throw new HostResultError('invalid');
     let l0: string;
     let l1: string | undefined;
@@ -190,7 +253,7 @@ class FsHost {
       g.exit(-r);
       throw new HostResultError(filesystemErrorOf(-r));
     }
-    g.exit(RESULT_OK);
+    g.exit(RESULT_OK, bytes?.(result));
     return result;
   }
 }
@@ -358,9 +421,10 @@ export class Descriptor {
    * @returns bytes written
    */
   write(buffer: Uint8Array, offset: bigint): bigint {
-    this.#h.enter('write', this.guestPath, buffer.length);
-    const n = this.#h.fs.pwrite(this.fd, buffer, 0, buffer.length, Number(offset));
-    this.#h.done(n);
+    const h = this.#h;
+    h.enter('write', this.guestPath, buffer.length);
+    const n = h.fs.pwrite(this.fd, buffer, 0, buffer.length, Number(offset));
+    h.done(n, h.writtenBytes(n, buffer.length));
     return BigInt(n);
   }
 
@@ -368,12 +432,15 @@ export class Descriptor {
   readDirectory(): DirectoryEntryStream {
     this.#h.enter('readdir', this.guestPath);
     const list = this.#h.fs.readdir(this.fd, 0n);
-    this.#h.done(typeof list === 'number' ? list : 0);
+    if (typeof list === 'number') {
+      this.#h.done(list < 0 ? list : -Errno.IO);
+      throw new HostResultError('io');
+    }
     const dec = new TextDecoder();
-    const entries = (list as readonly { name: Uint8Array; type: number }[])
-      .map((e) => ({ type: TYPES[e.type] ?? 'unknown', name: dec.decode(e.name) }))
-      .filter((e) => e.name !== '.' && e.name !== '..');
-    return new DirectoryEntryStream(entries);
+    const listed = list.map((e) => ({ type: e.type, name: dec.decode(e.name) })).filter((e) => e.name !== '.' && e.name !== '..');
+    // The entries go to the record (a replay lists them without the directory).
+    this.#h.done(0, encodeEntries(listed));
+    return new DirectoryEntryStream(listed.map((e) => ({ type: TYPES[e.type] ?? 'unknown', name: e.name })));
   }
 
   /**
@@ -386,9 +453,11 @@ export class Descriptor {
 
   /** @returns this descriptor's metadata */
   stat(): Record<string, unknown> {
-    this.#h.enter('stat', this.guestPath);
-    this.#h.done(this.#h.fs.stat(this.fd, this.#h.stat));
-    return statOf(this.#h.stat);
+    const h = this.#h;
+    h.enter('stat', this.guestPath);
+    const r = h.fs.stat(this.fd, h.stat);
+    h.done(r, r < 0 ? undefined : h.statBytes());
+    return statOf(h.stat);
   }
 
   /**
@@ -399,7 +468,7 @@ export class Descriptor {
    */
   statAt(flags: { symlinkFollow?: boolean }, path: string): Record<string, unknown> {
     const h = this.#h;
-    h.pathOp('stat', this.guestPath, path, undefined, () => h.fs.statAt(this.fd, path, flags.symlinkFollow === true, h.stat, h.guard));
+    h.pathOp('stat', this.guestPath, path, undefined, () => h.fs.statAt(this.fd, path, flags.symlinkFollow === true, h.stat, h.guard), () => h.statBytes());
     return statOf(h.stat);
   }
 
@@ -450,7 +519,14 @@ export class Descriptor {
     // An open that can change the file (create, truncate, write access) is decided as a write on the path, so a
     // policy that allows only `open` and `read` cannot let a guest create or empty files.
     const writes = openFlags.create === true || openFlags.truncate === true || flags.write === true;
-    const fd = h.pathOp(writes ? 'write' : 'open', this.guestPath, path, undefined, () => h.fs.open(this.fd, path, pathFlags.symlinkFollow === true ? 1 : 0, oflags, rights, ALL_RIGHTS, fdflags, h.guard));
+    const fd = h.pathOp(
+      writes ? 'write' : 'open',
+      this.guestPath,
+      path,
+      undefined,
+      () => h.fs.open(this.fd, path, pathFlags.symlinkFollow === true ? 1 : 0, oflags, rights, ALL_RIGHTS, fdflags, h.guard),
+      (opened) => h.openedBytes(opened),
+    );
     return new Descriptor(h, fd, false);
   }
 
@@ -462,10 +538,17 @@ export class Descriptor {
   readlinkAt(path: string): string {
     const h = this.#h;
     let target: Uint8Array | number = 0;
-    h.pathOp('readlink', this.guestPath, path, undefined, () => {
-      target = h.fs.readlink(this.fd, path, h.guard);
-      return typeof target === 'number' ? target : 0;
-    });
+    h.pathOp(
+      'readlink',
+      this.guestPath,
+      path,
+      undefined,
+      () => {
+        target = h.fs.readlink(this.fd, path, h.guard);
+        return typeof target === 'number' ? target : 0;
+      },
+      () => (typeof target === 'number' ? undefined : target),
+    );
     return new TextDecoder().decode(target as unknown as Uint8Array);
   }
 
@@ -522,9 +605,11 @@ export class Descriptor {
 
   /** @returns a hash of the file's identity and modification time */
   metadataHash(): { lower: bigint; upper: bigint } {
-    this.#h.enter('stat', this.guestPath);
-    this.#h.done(this.#h.fs.stat(this.fd, this.#h.stat));
-    return hashOf(this.#h.stat);
+    const h = this.#h;
+    h.enter('stat', this.guestPath);
+    const r = h.fs.stat(this.fd, h.stat);
+    h.done(r, r < 0 ? undefined : h.statBytes());
+    return hashOf(h.stat);
   }
 
   /**
@@ -535,7 +620,7 @@ export class Descriptor {
    */
   metadataHashAt(flags: { symlinkFollow?: boolean }, path: string): { lower: bigint; upper: bigint } {
     const h = this.#h;
-    h.pathOp('stat', this.guestPath, path, undefined, () => h.fs.statAt(this.fd, path, flags.symlinkFollow === true, h.stat, h.guard));
+    h.pathOp('stat', this.guestPath, path, undefined, () => h.fs.statAt(this.fd, path, flags.symlinkFollow === true, h.stat, h.guard), () => h.statBytes());
     return hashOf(h.stat);
   }
 
@@ -586,20 +671,36 @@ export interface ComponentFilesystem {
 }
 
 /**
- * The confined filesystem of one container and its preopen descriptors.
+ * The confined filesystem of one container and its preopen descriptors. When the context replays a recorded
+ * run, the descriptors answer from the record instead (`ReplayFs`): no host directory is opened or touched,
+ * only the preopens' guest paths are used.
  * @param ctx - host context
  * @param preopens - granted directories
  * @param now - monotonic clock for stream pollables
  * @returns the preopen descriptors, and `dispose` to close every host descriptor with the container
+ * @throws ForgeError `IO_ERROR` when a preopen's host directory cannot be opened, `INVALID_ARGUMENT` for a
+ *   relative guest path, `REPLAY_UNSUPPORTED` when the context replays with a gate that cannot answer
+ *   filesystem calls
  */
 export function createComponentFilesystem(
   ctx: HostContext,
   preopens: readonly { guestPath: string; hostPath: string; readOnly?: boolean }[],
   now: () => bigint,
 ): ComponentFilesystem {
-  const fs = new ConfinedFs({ preopens, firstFd: 0 });
+  const fs: FsBackend = ctx.replaying ? replayFs(ctx, preopens) : new ConfinedFs({ preopens, firstFd: 0 });
   const host = new FsHost(ctx, fs, now);
   const out: Descriptor[] = [];
   for (let i = 0; i < preopens.length; i++) out.push(new Descriptor(host, i, true));
   return { dispose: () => fs.dispose(), preopens: out };
+}
+
+function replayFs(ctx: HostContext, preopens: readonly { guestPath: string; readOnly?: boolean }[]): ReplayFs {
+  const gate = ctx.gate as unknown as Partial<ReplayFsGate>;
+  if (typeof gate.peek !== 'function' || typeof gate.unanswerable !== 'function' || !('current' in gate)) {
+    throw new ForgeError('REPLAY_UNSUPPORTED', 'this replay gate cannot answer filesystem calls (it needs current, peek and unanswerable)');
+  }
+  for (const p of preopens) {
+    if (typeof p.guestPath !== 'string' || !p.guestPath.startsWith('/')) throw new ForgeError('INVALID_ARGUMENT', `preopen guest path must be absolute: ${JSON.stringify(p.guestPath)}`);
+  }
+  return new ReplayFs(gate as ReplayFsGate, preopens);
 }

@@ -109,8 +109,8 @@ function describe(c: ReplayCallView): string {
  * recorded verdict (and, through {@link ReplayGate.recorded}, the recorded result bytes the host functions
  * return instead of performing), and stops the guest at the first divergence, which it keeps in
  * {@link ReplayGate.divergence}. Host functions that read the outside world (clocks, random, kv, fetch,
- * stdin, identity) answer from the record; those that act on it (log, kv set, stdout) act on the replay's
- * own sinks.
+ * stdin, identity, the filesystem) answer from the record; those that act on it (log, kv set, stdout, file
+ * writes) act on the replay's own sinks, or on nothing.
  *
  * @example
  * ```ts
@@ -164,6 +164,15 @@ export class ReplayGate extends Gate {
   /** The record of the call in progress, or null between calls. */
   get current(): ReplayRecord | null {
     return this.#current;
+  }
+
+  /**
+   * The next record the guest has not entered yet (the one after the call in progress, if any). The replay
+   * filesystem reads the path the original run resolved from it.
+   * @returns the record, or null after the last one
+   */
+  peek(): ReplayRecord | null {
+    return this.#records[this.#current === null ? this.#pos : this.#pos + 1] ?? null;
   }
 
   /** Calls matched so far. */

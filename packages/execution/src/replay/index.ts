@@ -1,2 +1,3 @@
 export * from './gate.js';
 export * from './replay.js';
+export * from './filesystem.js';

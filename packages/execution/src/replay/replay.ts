@@ -4,8 +4,9 @@ import { buildComponentImports, disposeComponentImports, type ComponentClocks } 
 import { decodeHttpResponse } from '../component/forgeone.js';
 import type { ByteSource } from '../component/io.js';
 import { transpileComponent, type LoadedComponent } from '../component/loader.js';
-import { guestError, instantiateComponent, type RunOutcome } from '../component/run.js';
+import { defaultExport, guestError, instantiateComponent, type RunOutcome } from '../component/run.js';
 import type { HostServices, LoggedLine } from '../component/services.js';
+import type { ReplayPreopen } from './filesystem.js';
 import { ReplayGate, type ReplayDivergence, type ReplayRecord } from './gate.js';
 
 /** Options of {@link replayComponent}. */
@@ -14,7 +15,7 @@ export interface ReplayComponentOptions {
   readonly records: readonly ReplayRecord[];
   /** The component that is claimed to have made them: its bytes (from the package), or already loaded. */
   readonly component: Uint8Array | LoadedComponent;
-  /** The export the original run called; default `run`. */
+  /** The export the original run called; default `run`, or `wasi:cli/run` for a command component. */
   readonly export?: string;
   /** The input the original run passed; default the empty string. */
   readonly input?: string;
@@ -25,6 +26,14 @@ export interface ReplayComponentOptions {
   readonly env?: readonly (readonly [string, string])[];
   /** The network grants of the original run (`wasi:http` checks them after the gate); default none. */
   readonly network?: readonly (NetGrant | string)[];
+  /**
+   * The directories the original run was granted, in order: their guest paths (a `DirGrant` fits; its host
+   * path is never used). Every filesystem call is answered from the record, so the replay needs no host
+   * directory and touches none. Default: the guest paths the record's `wasi:filesystem/preopens` call holds
+   * as its result (a JSON list), else none. Other preopens than the original run's diverge at
+   * `wasi:filesystem/preopens` (another count) or at the first call on them (another path).
+   */
+  readonly preopens?: readonly (string | ReplayPreopen)[];
   /** Transpile cache directory, as for `transpileComponent`. */
   readonly cacheDir?: string;
 }
@@ -51,20 +60,32 @@ export interface ReplayReport {
 
 const MONOTONIC = 'wasi:clocks/monotonic-clock';
 
+/** What {@link replayHost} gives `buildComponentImports`: host parts answering from the record, and the log sink. */
+export interface ReplayHost {
+  /** `forgeone:host` services: kv and fetch answered from the record; log lines go to {@link ReplayHost.logs}. */
+  services: HostServices;
+  /** Clocks answered from the record. */
+  clocks: ComponentClocks;
+  /**
+   * Random bytes answered from the record.
+   * @param into - filled with the recorded bytes
+   */
+  random: (into: Uint8Array) => void;
+  /** Standard input answered from the record. */
+  stdin: ByteSource;
+  /** What the guest logged in the replay. */
+  logs: LoggedLine[];
+}
+
 /**
  * The host of a replay: clocks, random, stdin and the `forgeone:host` services answer from the record of
  * the call in progress ({@link ReplayGate.recorded}); what the guest does to the world (kv writes, logs,
- * stdout) goes to the replay's own sinks. Pass the parts to `buildComponentImports` with the same gate.
+ * stdout) goes to the replay's own sinks. Pass the parts to `buildComponentImports` with the same gate
+ * (filesystem calls answer from the record by themselves: `buildComponentImports` sees the replay gate).
  * @param gate - the replay gate
  * @returns the import options and the sinks
  */
-export function replayHost(gate: ReplayGate): {
-  services: HostServices;
-  clocks: ComponentClocks;
-  random: (into: Uint8Array) => void;
-  stdin: ByteSource;
-  logs: LoggedLine[];
-} {
+export function replayHost(gate: ReplayGate): ReplayHost {
   const logs: LoggedLine[] = [];
   const bytes = (what: string): Uint8Array => {
     const failure = gate.recordedFailure;
@@ -148,6 +169,19 @@ export function replayHost(gate: ReplayGate): {
   return { services, clocks, random, stdin, logs };
 }
 
+// The guest paths a `wasi:filesystem/preopens` record holds as its result (a JSON list), if any.
+function recordedPreopens(records: readonly ReplayRecord[]): string[] {
+  const rec = records.find((r) => r.syscall === 'wasi:filesystem/preopens' && r.allowed && r.resultBytes !== null);
+  if (rec === undefined) return [];
+  try {
+    const v = JSON.parse(new TextDecoder().decode(rec.resultBytes!)) as unknown;
+    if (Array.isArray(v) && v.every((p) => typeof p === 'string')) return v as string[];
+  } catch {
+    // not a list of guest paths
+  }
+  return [];
+}
+
 function concat(chunks: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
@@ -166,8 +200,9 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
  * expected, what the replay did.
  *
  * Runs on the calling thread (a replay is a kernel-side investigation, not a workload). Filesystem calls are
- * not answered from the record: a component that used preopened directories diverges at its first
- * filesystem call (see docs/replay.md).
+ * answered from the record too (opens, reads, writes, listings, metadata): descriptors are replay-side
+ * objects, no host directory is opened, so a run that used preopens replays on another machine from its
+ * trace and its package alone (give the original grants' guest paths in `preopens`; see docs/replay.md).
  *
  * @example
  * ```ts
@@ -186,8 +221,12 @@ export async function replayComponent(options: ReplayComponentOptions): Promise<
   const host = replayHost(gate);
   const stdout: Uint8Array[] = [];
   const stderr: Uint8Array[] = [];
+  const preopens = (options.preopens ?? recordedPreopens(records)).map((p) =>
+    typeof p === 'string' ? { guestPath: p, hostPath: '' } : { guestPath: p.guestPath, hostPath: '', ...(p.readOnly === true ? { readOnly: true } : {}) },
+  );
   const imports = buildComponentImports({
     gate,
+    preopens,
     services: host.services,
     clocks: host.clocks,
     random: host.random,
@@ -199,7 +238,7 @@ export async function replayComponent(options: ReplayComponentOptions): Promise<
   });
   let outcome: ReplayReport['outcome'];
   try {
-    outcome = instantiateComponent(loaded, imports).call({ export: options.export ?? 'run', input: options.input ?? '' });
+    outcome = instantiateComponent(loaded, imports).call({ export: options.export ?? defaultExport(loaded.exports), input: options.input ?? '' });
   } catch (e) {
     const err = isForgeError(e) ? e : guestError(e);
     outcome = { ok: false, error: err.message, code: err.code };

@@ -4,6 +4,7 @@ export type { OutputSink, OutputBudget } from './output.js';
 export { DEFAULT_LIMITS } from './types.js';
 export type {
   BridgeHandler,
+  ContainerSnapshot,
   ContainerStats,
   PolicyUpdate,
   ResolvedLimits,
@@ -39,3 +40,5 @@ export { CORE_NOT_FOUND, CORE_REFUSED } from './runners/core.js';
 export type { CoreRunnerData } from './runners/core.js';
 export { STDIN_BRIDGE_METHOD } from './runners/wasi-p1.js';
 export type { WasiP1RunnerData, WasiP1Result } from './runners/wasi-p1.js';
+export { COMPONENT_SNAPSHOT_RUNNER, componentSnapshotRunner, runComponentSnapshot } from './runners/component-snapshot.js';
+export type { ComponentSnapshotRunnerData } from './runners/component-snapshot.js';

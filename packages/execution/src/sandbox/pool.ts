@@ -19,6 +19,7 @@ import {
 } from './protocol.js';
 import {
   DEFAULT_LIMITS,
+  type ContainerSnapshot,
   type ContainerStats,
   type PolicyUpdate,
   type ResolvedLimits,
@@ -193,6 +194,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     readonly #stdout: Uint8Array[] = [];
     readonly #stderr: Uint8Array[] = [];
     readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+    readonly #snapshots = new Map<number, { resolve: (v: ContainerSnapshot) => void; reject: (e: unknown) => void }>();
     #callSeq = 0;
     #phase: ContainerStats['phase'] = 'running';
     #settled = false;
@@ -251,6 +253,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
         bridgeSignal,
         policyPort: policy.port2,
         recordBlockSize: spec.onRecords === undefined ? 0 : (spec.recordBlockSize ?? 256),
+        ...(spec.snapshot === undefined ? {} : { snapshot: spec.snapshot, startSeq: spec.snapshot.trace?.seq ?? 0 }),
       };
       try {
         worker.postMessage(start, [bridge.port2, policy.port2]);
@@ -311,6 +314,16 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
           else pending.reject(fromWireError(m.error));
           return;
         }
+        case 'snapshotResult': {
+          const pending = this.#snapshots.get(m.seq);
+          if (pending === undefined) return;
+          this.#snapshots.delete(m.seq);
+          // The records of every call before the capture were drained above: the worker flushed them, and
+          // posted any copies and rule names, before this message.
+          if (m.ok) pending.resolve({ state: m.state, seq: m.next });
+          else pending.reject(fromWireError(m.error));
+          return;
+        }
         case 'ready':
           return;
       }
@@ -356,8 +369,9 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       this.#phase = 'done';
       terminateControl(this.control);
       const stats = this.#end(true);
-      for (const p of this.#calls.values()) p.reject(new ForgeError('CONTAINER_TERMINATED', 'the container ended'));
+      for (const p of [...this.#calls.values(), ...this.#snapshots.values()]) p.reject(new ForgeError('CONTAINER_TERMINATED', 'the container ended'));
       this.#calls.clear();
+      this.#snapshots.clear();
       this.#rejectServing(new ForgeError('CONTAINER_TERMINATED', 'the container ended without serving'));
       this.#resolve({ value, stdout: concat(this.#stdout), stderr: concat(this.#stderr), stats });
     }
@@ -394,8 +408,9 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
         this.#ring = undefined;
         const salvaged = ring === undefined ? null : salvageBlock(ring, this.#records.ruleNames);
         if (salvaged !== null) this.#records.push({ count: salvaged.count, fields: salvaged.fields, rules: salvaged.rules, arena: salvaged.arena });
-        for (const p of this.#calls.values()) p.reject(error);
+        for (const p of [...this.#calls.values(), ...this.#snapshots.values()]) p.reject(error);
         this.#calls.clear();
+        this.#snapshots.clear();
         this.#rejectServing(error);
         this.#reject(error);
       };
@@ -447,6 +462,15 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
           this.#calls.delete(seq);
           reject(new ForgeError('INVALID_ARGUMENT', `the call input cannot be sent: ${e instanceof Error ? e.message : String(e)}`));
         }
+      });
+    }
+
+    snapshot(): Promise<ContainerSnapshot> {
+      if (this.#settled) return Promise.reject(new ForgeError('CONTAINER_TERMINATED', 'the container has ended'));
+      const seq = ++this.#callSeq;
+      return new Promise<ContainerSnapshot>((resolve, reject) => {
+        this.#snapshots.set(seq, { resolve, reject });
+        this.#worker.postMessage({ type: 'snapshot', seq } satisfies ToWorker);
       });
     }
 
@@ -517,6 +541,12 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       }
       if (spec.recordBlockSize !== undefined && (!Number.isInteger(spec.recordBlockSize) || spec.recordBlockSize < 1 || spec.recordBlockSize > 65_536)) {
         refuse('INVALID_ARGUMENT', 'recordBlockSize must be an integer from 1 to 65536');
+      }
+      if (spec.snapshot !== undefined) {
+        const snap = spec.snapshot as Partial<SandboxSpec['snapshot'] & object>;
+        if (typeof snap !== 'object' || snap === null || !Array.isArray(snap.instances) || typeof snap.moduleHash !== 'string') refuse('INVALID_ARGUMENT', 'spec.snapshot must be a snapshot state (readSnapshot)');
+        const seq = snap.trace?.seq;
+        if (seq !== undefined && (!Number.isSafeInteger(seq) || seq < 0)) refuse('INVALID_ARGUMENT', 'spec.snapshot.trace.seq must be a non-negative integer');
       }
       if (containers.size >= maxContainers) {
         throw new ForgeError('SANDBOX_LIMIT_EXCEEDED', `the sandbox pool runs ${containers.size} containers, its limit`, { details: { maxContainers } });

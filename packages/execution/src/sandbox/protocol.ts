@@ -1,4 +1,5 @@
 import { ForgeError, isErrorCode, isForgeError, type ErrorCode } from '@forgeone/common';
+import type { SnapshotState } from '@forgeone/observer';
 import type { SharedRing } from '../gate/index.js';
 
 /** Index in a container's meter array: ms since the time base when the current guest run started, or -1. */
@@ -96,8 +97,14 @@ export type ToWorker =
       readonly policyPort: MessagePortLike;
       /** Calls per record block, or 0 when the spec wants no records. */
       readonly recordBlockSize: number;
+      /** A verified snapshot to restore before any call (the spec's `snapshot`), or undefined. */
+      readonly snapshot?: SnapshotState;
+      /** The sequence number of the container's first call (the snapshot's trace position, or 0). */
+      readonly startSeq?: number;
     }
   | { readonly type: 'call'; readonly seq: number; readonly name: string; readonly input: unknown }
+  /** Capture the serving instance's state between two calls; answered by `snapshotResult` with the same `seq`. */
+  | { readonly type: 'snapshot'; readonly seq: number }
   | { readonly type: 'close' };
 
 /** A block of records posted by the worker (its three arrays share one transferred buffer). */
@@ -122,6 +129,9 @@ export type FromWorker =
   | { readonly type: 'failed'; readonly error: WireError }
   | { readonly type: 'callResult'; readonly seq: number; readonly ok: true; readonly value: unknown }
   | { readonly type: 'callResult'; readonly seq: number; readonly ok: false; readonly error: WireError }
+  /** The answer to a `snapshot` request: the state (memory buffers transferred) and the next call's sequence number. */
+  | { readonly type: 'snapshotResult'; readonly seq: number; readonly ok: true; readonly state: SnapshotState; readonly next: number }
+  | { readonly type: 'snapshotResult'; readonly seq: number; readonly ok: false; readonly error: WireError }
   | { readonly type: 'output'; readonly stream: 'stdout' | 'stderr'; readonly bytes: Uint8Array }
   /**
    * Call records. `names` lists syscalls the worker interned beyond the catalogue since the last such

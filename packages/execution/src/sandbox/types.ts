@@ -1,4 +1,5 @@
 import type { IdentityInit, SyscallTable } from '@forgeone/common';
+import type { SnapshotState } from '@forgeone/observer';
 import type { Decision, EnforcementMode, Policy, Tightening } from '@forgeone/trust';
 import type { CallRecorder, Gate, GatePolicy, RawBlock, RingRecorder } from '../gate/index.js';
 import type { OutputSink } from './output.js';
@@ -104,6 +105,27 @@ export interface SandboxSpec<D = unknown> {
   readonly recordBlockSize?: number;
   /** A container id; a random one when omitted. */
   readonly id?: string;
+  /**
+   * Start from a snapshot (`readSnapshot` verified it; see docs/snapshots.md): the runner restores its
+   * memories and globals into its fresh instance before any call (and refuses another module with
+   * `SNAPSHOT_MODULE_MISMATCH`), and the container's gates number calls from the snapshot's trace position
+   * (`snapshot.trace.seq`, 0 without one), so its records continue the execution DNA where it stood. Only
+   * runners that support snapshots accept it (`builtin:core` and `builtin:wasi-p1` serving,
+   * `builtin:component-snapshot`); the others fail with `SNAPSHOT_UNSUPPORTED`.
+   */
+  readonly snapshot?: SnapshotState;
+}
+
+/**
+ * What {@link SandboxedContainer.snapshot} captured: the instances' state (container id set, no trace
+ * position: the kernel adds the trace id and block hash it knows) and the sequence number of the
+ * container's next call.
+ */
+export interface ContainerSnapshot {
+  /** The captured memories and globals, with the container id; `trace` is not set. */
+  readonly state: SnapshotState;
+  /** The sequence number of the container's next call: every call below it was recorded before the capture. */
+  readonly seq: number;
 }
 
 /** Counters of a container, read from shared memory without stopping it. */
@@ -182,13 +204,21 @@ export interface RunnerEnv<D = unknown> {
   flushRecords(): void;
   /** The synchronous bridge to the main thread. */
   readonly bridge: SyncBridge;
+  /**
+   * The state to restore into the runner's fresh instance before any call (the spec's `snapshot`), or
+   * undefined. A runner that cannot restore must fail with `SNAPSHOT_UNSUPPORTED` when it is set.
+   */
+  readonly snapshot: SnapshotState | undefined;
+  /** The sequence number of the first call of the container's gates: the snapshot's trace position, or 0. */
+  readonly startSeq: number;
   /** Counting sink for stdout (shares the output budget with stderr). */
   readonly stdout: OutputSink;
   /** Counting sink for stderr. */
   readonly stderr: OutputSink;
   /**
    * A gate over the container's control array and live policy, blocking on quarantine, that marks guest
-   * runs for the CPU watchdog on every enter and exit, and records into the container's recorder.
+   * runs for the CPU watchdog on every enter and exit, and records into the container's recorder. Its
+   * calls are numbered from {@link RunnerEnv.startSeq}.
    * @param options - a recorder (default the container's), a policy (default {@link RunnerEnv.policy}; e.g.
    *   `intersectPolicies(env.policy, capabilities)`) and a quarantine callback
    * @returns the gate
@@ -235,6 +265,12 @@ export interface RunnerInstance {
   call?(name: string, input: unknown): unknown;
   /** Called when the container is closed; its value becomes the result's value. */
   close?(): unknown;
+  /**
+   * Capture the instance's memories and globals between two calls (the sandbox never calls it while a
+   * call runs). The container id is set; the sandbox adds the trace position.
+   * @returns the state (`Snapshotter.capture` of `@forgeone/observer`)
+   */
+  snapshot?(): SnapshotState;
 }
 
 /** A runner module: `run` (or the default export) runs the guest. */
@@ -248,6 +284,11 @@ export interface RunnerModule {
    * code paths once on a throw-away guest, so the first real container does not pay for cold code.
    */
   readonly warm?: () => unknown;
+  /**
+   * Whether the runner restores {@link RunnerEnv.snapshot} (a start from a snapshot). A container started
+   * from a snapshot with a runner that does not say so fails with `SNAPSHOT_UNSUPPORTED`.
+   */
+  readonly snapshots?: boolean;
 }
 
 /**
@@ -295,6 +336,17 @@ export interface SandboxedContainer {
    * @returns the result
    */
   close(): Promise<RunResult>;
+  /**
+   * Capture a serving container's state between two calls: the worker answers after every call sent before
+   * it has returned, and before any call sent after it starts (the guest is between exported calls; no
+   * stack is captured). Every record of the calls before the capture has been handed to `onRecords` when
+   * this resolves.
+   * @returns the state and the sequence number of the next call
+   * @throws ForgeError (rejection) `SNAPSHOT_UNSUPPORTED` when the container does not serve calls or its
+   *   runner cannot capture (see {@link SandboxSpec.snapshot}), or state it cannot hold; the container's
+   *   error when it ends meanwhile
+   */
+  snapshot(): Promise<ContainerSnapshot>;
   /**
    * Change the container's policy while it runs: the next gated call decides with the new policy.
    * @param update - what changes

@@ -1,6 +1,7 @@
 import { MessageChannel, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ForgeError, KNOWN_SYSCALLS, SyscallTable } from '@forgeone/common';
-import { RingRecorder, coarseClockReader, createControl, drainSlots, requestDrain, type CallRecorder, type RawBlock } from '../gate/index.js';
+import type { SnapshotState } from '@forgeone/observer';
+import { RingRecorder, coarseClockReader, createControl, drainSlots, requestDrain, type CallRecorder, type Gate, type RawBlock } from '../gate/index.js';
 import { capabilityPolicy } from '../capabilities.js';
 import { warmP1Data } from './runners/wasi-p1.js';
 import { GuestClock } from './clock.js';
@@ -33,6 +34,12 @@ export interface SandboxWorkerData {
 
 type StartMessage = Extract<ToWorker, { type: 'start' }>;
 type Post = (m: FromWorker, transfer?: ArrayBuffer[]) => void;
+
+// The container's first sequence number (a snapshot's position), 0 when absent or malformed.
+function startSeqOf(msg: StartMessage): number {
+  const n = msg.startSeq;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
 
 // The built-in runner whose start path the warm-up takes.
 const WARM_RUNNER = 'builtin:wasi-p1';
@@ -69,12 +76,19 @@ function warmStartMessage(): { readonly msg: StartMessage; readonly close: () =>
  * @param mod - the runner module
  * @param msg - the start message
  * @param post - sends to the kernel
- * @param onState - receives the container's clock and recorder as soon as they exist
+ * @param onState - receives the container's clock, recorder and the list of gates its runner makes, as soon as
+ *   they exist
  * @returns the runner's value
  */
-async function launch(mod: RunnerModule, msg: StartMessage, post: Post, onState: (clock: GuestClock, recorder: RingRecorder | undefined) => void): Promise<unknown> {
+async function launch(
+  mod: RunnerModule,
+  msg: StartMessage,
+  post: Post,
+  onState: (clock: GuestClock, recorder: RingRecorder | undefined, gates: readonly Gate[]) => void,
+): Promise<unknown> {
   const run: Runner | undefined = typeof mod.run === 'function' ? mod.run : typeof mod.default === 'function' ? mod.default : undefined;
   if (run === undefined) throw new ForgeError('NOT_FOUND', `runner ${JSON.stringify(msg.runner)} exports no run function`);
+  if (msg.snapshot !== undefined && mod.snapshots !== true) throw new ForgeError('SNAPSHOT_UNSUPPORTED', `runner ${JSON.stringify(msg.runner)} cannot start a container from a snapshot`);
   const limits = msg.limits as ResolvedLimits;
   const control = msg.control;
   const meter = msg.meter;
@@ -120,7 +134,9 @@ async function launch(mod: RunnerModule, msg: StartMessage, post: Post, onState:
     });
     rec = created;
   }
-  onState(c, rec);
+  const startSeq = startSeqOf(msg);
+  const gates: Gate[] = [];
+  onState(c, rec, gates);
   if (rec?.shared !== undefined) post({ type: 'ring', ring: rec.shared });
   const flushRecords = (): void => void rec?.flush();
   const env: RunnerEnv = {
@@ -135,16 +151,19 @@ async function launch(mod: RunnerModule, msg: StartMessage, post: Post, onState:
     recorder: rec,
     flushRecords,
     bridge,
+    snapshot: msg.snapshot,
+    startSeq,
     stdout: createOutputSink(budget, (bytes) => post({ type: 'output', stream: 'stdout', bytes })),
     stderr: createOutputSink(budget, (bytes) => post({ type: 'output', stream: 'stderr', bytes })),
     createGate: (options = {}) => {
       const gateRecorder: CallRecorder | undefined = options.recorder ?? rec;
       const flush = gateRecorder !== undefined && typeof (gateRecorder as { flush?: unknown }).flush === 'function' ? () => void (gateRecorder as RingRecorder).flush() : undefined;
-      return new MeteredGate(
+      const gate = new MeteredGate(
         {
           syscalls,
           policy: options.policy ?? policy,
           control,
+          startSeq,
           onQuarantined: 'block',
           ...(now === undefined ? {} : { now }),
           ...(gateRecorder === undefined ? {} : { recorder: gateRecorder }),
@@ -154,6 +173,8 @@ async function launch(mod: RunnerModule, msg: StartMessage, post: Post, onState:
         c,
         flush,
       );
+      gates.push(gate);
+      return gate;
     },
     guest: (fn) => c.guest(fn),
     pollPolicy: () => policy.poll(),
@@ -180,6 +201,7 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
     } catch (e) {
       if (m.type === 'result') port.postMessage({ type: 'failed', error: toWireError(new ForgeError('CONTAINER_FAILED', `the runner's result cannot be sent: ${String(e)}`)) } satisfies FromWorker);
       else if (m.type === 'callResult') port.postMessage({ type: 'callResult', seq: m.seq, ok: false, error: toWireError(new ForgeError('INVALID_ARGUMENT', `the call's result cannot be sent: ${String(e)}`)) } satisfies FromWorker);
+      else if (m.type === 'snapshotResult') port.postMessage({ type: 'snapshotResult', seq: m.seq, ok: false, error: toWireError(new ForgeError('SNAPSHOT_UNSUPPORTED', `the snapshot cannot be sent: ${String(e)}`)) } satisfies FromWorker);
       else throw e;
     }
   };
@@ -240,6 +262,8 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
   let instance: RunnerInstance | undefined;
   let clock: GuestClock | undefined;
   let recorder: RingRecorder | undefined;
+  let gates: readonly Gate[] = [];
+  let firstSeq = 0;
   // Records go out before any other message that ends a phase (result, failure, serving, a call's result).
   function flushRecords(): void {
     recorder?.flush();
@@ -254,9 +278,11 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
         throw new ForgeError('NOT_FOUND', `runner ${JSON.stringify(msg.runner)} cannot be loaded: ${e instanceof Error ? e.message : String(e)}`);
       });
     }
-    const value = await launch(mod, msg, post, (c, r) => {
+    firstSeq = startSeqOf(msg);
+    const value = await launch(mod, msg, post, (c, r, g) => {
       clock = c;
       recorder = r;
+      gates = g;
     });
     if (isServe(value)) {
       instance = value[SERVE];
@@ -286,6 +312,29 @@ export function startSandboxWorker(builtins: Readonly<Record<string, RunnerModul
           .then(
             (value) => post({ type: 'callResult', seq, ok: true, value }),
             (e: unknown) => post({ type: 'callResult', seq, ok: false, error: toWireError(e) }),
+          );
+        return;
+      }
+      case 'snapshot': {
+        const inst = instance;
+        const seq = msg.seq;
+        Promise.resolve()
+          .then(() => {
+            if (inst?.snapshot === undefined) {
+              throw new ForgeError('SNAPSHOT_UNSUPPORTED', inst === undefined ? 'the container does not serve calls: it has no state between calls to capture' : 'the container\'s runner cannot capture snapshots');
+            }
+            return inst.snapshot();
+          })
+          .then(
+            (state: SnapshotState) => {
+              // The next call's number: the highest of the container's gates (they all start at startSeq).
+              let next = firstSeq;
+              for (const g of gates) next = Math.max(next, g.sequence);
+              const buffers = new Set<ArrayBuffer>();
+              for (const i of state.instances) for (const m of i.memories) if (m.bytes.buffer instanceof ArrayBuffer && m.bytes.byteLength === m.bytes.buffer.byteLength) buffers.add(m.bytes.buffer);
+              post({ type: 'snapshotResult', seq, ok: true, state, next }, [...buffers]);
+            },
+            (e: unknown) => post({ type: 'snapshotResult', seq, ok: false, error: toWireError(e, 'SNAPSHOT_UNSUPPORTED') }),
           );
         return;
       }

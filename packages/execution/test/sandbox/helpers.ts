@@ -31,7 +31,7 @@ export async function buildWorker(): Promise<{ url: URL; cleanup: () => void }> 
     splitting: false,
     silent: true,
     config: false,
-    external: ['@forgeone/common', '@forgeone/trust'],
+    external: ['@forgeone/common', '@forgeone/trust', '@bytecodealliance/jco'],
   });
   return { url: pathToFileURL(join(outDir, 'worker.js')), cleanup: () => rmSync(outDir, { recursive: true, force: true }) };
 }

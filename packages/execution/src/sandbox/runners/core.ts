@@ -1,5 +1,6 @@
 import { ForgeError } from '@forgeone/common';
 import { inspectModule, limitMemoryDetailed, memoryExceeded } from '../../binary/index.js';
+import { createSnapshotter, instantiateWithSnapshot, prepareSnapshotModule, type SnapshotModuleInstance } from '../../snapshot/index.js';
 import type { RunnerEnv, RunnerModule } from '../types.js';
 
 /** Data of the built-in `builtin:core` runner. */
@@ -12,6 +13,11 @@ export interface CoreRunnerData {
   readonly args?: readonly number[];
   /** Serve repeated calls instead of running one entry. */
   readonly serve?: boolean;
+  /**
+   * With `serve`: prepare the module for snapshots (its state exported, see docs/snapshots.md), so
+   * `container.snapshot()` can capture it between calls. Implied when the container starts from a snapshot.
+   */
+  readonly snapshots?: boolean;
 }
 
 /** Result code a gated import returns when the gate refuses the call. */
@@ -32,18 +38,30 @@ export const CORE_NOT_FOUND = -2;
  *
  * A refused call of a terminated container unwinds the guest with `CONTAINER_TERMINATED`. A trap after a
  * refused `memory.grow` ends with `SANDBOX_MEMORY_EXCEEDED`.
+ *
+ * Serving with `snapshots` (or started from a snapshot), the module is prepared for snapshots: the instance
+ * can be captured between calls and a snapshot of the same module restored into it before the first call.
+ * A module that imports its memory cannot be (the memory is the host's, no snapshot holds it).
  * @param env - the runner environment
  * @returns the entry's value, or a serving instance
- * @throws ForgeError `WASM_INVALID`, `WASM_LINK_ERROR`, `WASM_EXPORT_MISSING`, `SANDBOX_MEMORY_EXCEEDED`, `WASM_TRAP`
+ * @throws ForgeError `WASM_INVALID`, `WASM_LINK_ERROR`, `WASM_EXPORT_MISSING`, `SANDBOX_MEMORY_EXCEEDED`,
+ *   `WASM_TRAP`; `SNAPSHOT_UNSUPPORTED` (a snapshot without `serve`, or of a module importing its memory),
+ *   `SNAPSHOT_MODULE_MISMATCH` (a snapshot of another module)
  */
 export async function runCore(env: RunnerEnv): Promise<unknown> {
   const data = env.data as CoreRunnerData;
   if (typeof data !== 'object' || data === null || !(data.module instanceof Uint8Array)) {
     throw new ForgeError('INVALID_ARGUMENT', 'builtin:core needs data.module (Uint8Array)');
   }
-  const limited = limitMemoryDetailed(data.module, env.maxMemoryPages);
-  const info = inspectModule(limited.bytes);
-  const module = await WebAssembly.compile(limited.bytes as BufferSource);
+  const snapshots = env.snapshot !== undefined || (data.serve === true && data.snapshots === true);
+  if (snapshots && data.serve !== true) throw new ForgeError('SNAPSHOT_UNSUPPORTED', 'builtin:core restores a snapshot only into a serving container (data.serve)');
+  const prepared = snapshots ? await prepareSnapshotModule(data.module, { maxPages: env.maxMemoryPages }) : undefined;
+  const bytes = prepared?.bytes ?? limitMemoryDetailed(data.module, env.maxMemoryPages).bytes;
+  const info = inspectModule(bytes);
+  if (prepared !== undefined && info.memories.some((m) => m.imported)) {
+    throw new ForgeError('SNAPSHOT_UNSUPPORTED', 'the module imports its memory: the host supplies it and no snapshot holds it');
+  }
+  const module = prepared?.module ?? (await WebAssembly.compile(bytes as BufferSource));
 
   const gate = env.createGate();
   const ids = {
@@ -122,7 +140,15 @@ export async function runCore(env: RunnerEnv): Promise<unknown> {
     );
     envImports.memory = memory;
   }
-  const instance = await WebAssembly.instantiate(module, { env: envImports });
+  let target: SnapshotModuleInstance | undefined;
+  let instance: WebAssembly.Instance;
+  if (prepared !== undefined) {
+    // Restored (when starting from a snapshot) before any call; the module hash is checked first.
+    target = instantiateWithSnapshot(prepared, { env: envImports }, env.snapshot === undefined ? {} : { snapshot: env.snapshot });
+    instance = target.instance;
+  } else {
+    instance = await WebAssembly.instantiate(module, { env: envImports });
+  }
   const exported = instance.exports.memory;
   if (memory === undefined && exported instanceof WebAssembly.Memory) memory = exported;
   const report = (): void => {
@@ -150,12 +176,14 @@ export async function runCore(env: RunnerEnv): Promise<unknown> {
   };
 
   if (data.serve === true) {
+    const snapshotTarget = target;
     return env.serve({
       call: (name, input) => invoke(name, Array.isArray(input) ? input : input === undefined ? [] : [input]),
+      ...(snapshotTarget === undefined ? {} : { snapshot: () => createSnapshotter().capture(snapshotTarget, { containerId: env.id }) }),
     });
   }
   return invoke(data.entry ?? '_start', data.args ?? []);
 }
 
 /** The `builtin:core` runner module. */
-export const coreRunner: RunnerModule = { run: runCore };
+export const coreRunner: RunnerModule = { run: runCore, snapshots: true };

@@ -4,6 +4,7 @@ import { compilePolicy, type Decision, type Policy } from '@forgeone/trust';
 import { limitMemoryDetailed, memoryExceeded } from '../../binary/index.js';
 import { capabilityPolicy, intersectPolicies, type Capabilities } from '../../capabilities.js';
 import { Gate, RingRecorder, createControl, type GatePolicy } from '../../gate/index.js';
+import { createSnapshotter, prepareSnapshotModule, type SnapshotModule, type SnapshotTarget } from '../../snapshot/index.js';
 import { createOutputBudget, createOutputSink } from '../output.js';
 import { DEFAULT_LIMITS } from '../types.js';
 import { Preview1Exit, createPreview1Host, trapError, type Preview1Options, type StdinSource } from '../../wasi/index.js';
@@ -32,6 +33,17 @@ export interface WasiP1RunnerData {
   readonly stdin?: Uint8Array | string | 'bridge';
   /** The identity the capability policy is compiled for; default subject `capabilities`. */
   readonly identity?: IdentityInit;
+  /**
+   * Serve calls of the module's exports (a reactor: `_initialize` runs once, then `container.call(name,
+   * numbers)`) instead of running `_start` once. Needs the module's bytes.
+   */
+  readonly serve?: boolean;
+  /**
+   * With `serve`: prepare the module for snapshots (its state exported), so `container.snapshot()` can
+   * capture it between calls. Implied when the container starts from a snapshot (restored after the host is
+   * bound; `_initialize` is not run again).
+   */
+  readonly snapshots?: boolean;
 }
 
 /** What the `builtin:wasi-p1` runner returns. */
@@ -81,18 +93,31 @@ function grantedPolicy(caps: Capabilities): Policy {
  * - stdout/stderr go through the sandbox's counting sinks (streamed to the kernel's `onOutput` as written;
  *   the host cuts output at `maxOutputBytes` and then fails writes with `ENOSPC`); `maxOpenFiles` bounds the
  *   guest's descriptors (`EMFILE`);
- * - `_start` runs under the CPU watchdog; the result is `{ exitCode }`.
+ * - `_start` runs under the CPU watchdog; the result is `{ exitCode }`;
+ * - with `serve`, the module is a reactor: `_initialize` (if exported) runs once, then each
+ *   `container.call(name, numbers)` calls an export; with `snapshots` (or from a snapshot) its memories and
+ *   globals can be captured between calls and restored into a new container (the preview1 host's own state
+ *   — open descriptors, stdin position — is not part of a snapshot).
  *
  * @param env - the runner environment
- * @returns the exit code
+ * @returns the exit code, or a serving instance
  * @throws ForgeError `WASM_INVALID`, `WASM_LINK_ERROR` (imports other than preview1 functions),
  *   `WASM_EXPORT_MISSING` (no `_start`), `SANDBOX_MEMORY_EXCEEDED`, `WASM_TRAP` naming the trap,
- *   `INVALID_ARGUMENT` for bad data
+ *   `INVALID_ARGUMENT` for bad data; `SNAPSHOT_UNSUPPORTED` (a snapshot without `serve`, or with a compiled
+ *   module), `SNAPSHOT_MODULE_MISMATCH` (a snapshot of another module)
  */
-export async function runWasiP1(env: RunnerEnv): Promise<WasiP1Result> {
+export async function runWasiP1(env: RunnerEnv): Promise<unknown> {
   const data = checkData(env.data);
+  const snapshots = env.snapshot !== undefined || (data.serve === true && data.snapshots === true);
+  if (snapshots && (data.serve !== true || !(data.module instanceof Uint8Array))) {
+    throw new ForgeError('SNAPSHOT_UNSUPPORTED', 'builtin:wasi-p1 takes snapshots of a serving container (data.serve) given the module\'s bytes');
+  }
+  let prepared: SnapshotModule | undefined;
   let module: WebAssembly.Module;
-  if (data.module instanceof WebAssembly.Module) {
+  if (snapshots) {
+    prepared = await prepareSnapshotModule(data.module as Uint8Array, { maxPages: env.maxMemoryPages });
+    module = prepared.module;
+  } else if (data.module instanceof WebAssembly.Module) {
     const pages = data.limitPages;
     if (typeof pages !== 'number' || !(pages <= env.maxMemoryPages)) {
       throw new ForgeError('INVALID_ARGUMENT', `a compiled module must be limited to at most ${env.maxMemoryPages} pages (limitPages ${String(pages)})`);
@@ -133,6 +158,7 @@ export async function runWasiP1(env: RunnerEnv): Promise<WasiP1Result> {
     ...(stdin === undefined ? {} : { stdin }),
   };
   const host = createPreview1Host(options);
+  let serving = false;
   try {
     const fns = host.imports.wasi_snapshot_preview1;
     const unknown = WebAssembly.Module.imports(module)
@@ -142,7 +168,7 @@ export async function runWasiP1(env: RunnerEnv): Promise<WasiP1Result> {
       throw new ForgeError('WASM_LINK_ERROR', `the module imports what the preview1 host does not supply: ${unknown.join(', ')}`, { details: { imports: unknown } });
     }
     const start = WebAssembly.Module.exports(module).find((e) => e.name === '_start');
-    if (start?.kind !== 'function') throw new ForgeError('WASM_EXPORT_MISSING', 'the module does not export a _start function', { details: { export: '_start' } });
+    if (start?.kind !== 'function' && data.serve !== true) throw new ForgeError('WASM_EXPORT_MISSING', 'the module does not export a _start function', { details: { export: '_start' } });
     let instance: WebAssembly.Instance;
     try {
       // Instantiation runs the start function, if any: guest code, so it runs under the watchdog too.
@@ -160,6 +186,57 @@ export async function runWasiP1(env: RunnerEnv): Promise<WasiP1Result> {
     const report = (): void => {
       if (memory instanceof WebAssembly.Memory) env.reportMemory(memory.buffer.byteLength / 65536);
     };
+    const failed = (e: unknown): never => {
+      if (e instanceof Preview1Exit) throw new ForgeError('WASM_TRAP', `the guest called proc_exit(${e.code}) during a served call`, { details: { exitCode: e.code } });
+      const requested = memoryExceeded(instance.exports);
+      if (e instanceof WebAssembly.RuntimeError && requested > 0) {
+        throw new ForgeError('SANDBOX_MEMORY_EXCEEDED', `the guest trapped (${e.message}) after memory.grow of ${requested} pages was refused; the limit is ${env.maxMemoryPages} pages`, {
+          cause: e,
+          details: { requestedPages: requested, limitPages: env.maxMemoryPages, trap: e.message },
+        });
+      }
+      throw trapError(e);
+    };
+    if (data.serve === true) {
+      const target: SnapshotTarget | undefined =
+        prepared === undefined ? undefined : { kind: 'module', moduleHash: prepared.moduleHash, instances: [{ moduleHash: prepared.moduleHash, instance, layout: prepared.layout }] };
+      if (env.snapshot !== undefined) {
+        if (env.snapshot.moduleHash !== prepared!.moduleHash) {
+          throw new ForgeError('SNAPSHOT_MODULE_MISMATCH', `the snapshot was taken of module ${env.snapshot.moduleHash}, not of ${prepared!.moduleHash}`, {
+            details: { expected: prepared!.moduleHash, actual: env.snapshot.moduleHash },
+          });
+        }
+        // After the host is bound; `_initialize` already ran in the snapshot's past.
+        createSnapshotter().restore(target!, env.snapshot);
+      } else if (typeof instance.exports['_initialize'] === 'function') {
+        try {
+          env.guest(() => (instance.exports['_initialize'] as () => void)());
+        } catch (e) {
+          failed(e);
+        }
+      }
+      report();
+      serving = true;
+      return env.serve({
+        call: (name, input) => {
+          const f = instance.exports[name];
+          if (typeof f !== 'function') throw new ForgeError('WASM_EXPORT_MISSING', `the guest exports no function ${JSON.stringify(name)}`, { details: { export: name } });
+          const args = Array.isArray(input) ? (input as unknown[]) : input === undefined ? [] : [input];
+          try {
+            return env.guest(() => (f as (...a: unknown[]) => unknown)(...args));
+          } catch (e) {
+            return failed(e);
+          } finally {
+            report();
+          }
+        },
+        close: () => {
+          host.dispose();
+          return null;
+        },
+        ...(target === undefined ? {} : { snapshot: () => createSnapshotter().capture(target, { containerId: env.id }) }),
+      });
+    }
     report();
     try {
       env.guest(() => (instance.exports['_start'] as () => void)());
@@ -178,7 +255,7 @@ export async function runWasiP1(env: RunnerEnv): Promise<WasiP1Result> {
       report();
     }
   } finally {
-    host.dispose();
+    if (!serving) host.dispose();
   }
 }
 
@@ -219,6 +296,8 @@ export async function warmWasiP1(): Promise<void> {
     recorder,
     flushRecords: () => void recorder.flush(),
     bridge: { call: () => null },
+    snapshot: undefined,
+    startSeq: 0,
     stdout: sink,
     stderr: sink,
     createGate: (o = {}) => new Gate({ syscalls, policy: o.policy ?? { mode: 'enforce', decide: () => WARM_DENY }, control, recorder }),
@@ -235,4 +314,4 @@ export async function warmWasiP1(): Promise<void> {
 const WARM_DENY = Object.freeze({ verdict: 'deny', rule: null, reason: 'warm-up', rateLimited: false, code: 'POLICY_DENIED' }) as Decision;
 
 /** The `builtin:wasi-p1` runner module. */
-export const wasiP1Runner: RunnerModule = { run: runWasiP1, warm: warmWasiP1 };
+export const wasiP1Runner: RunnerModule = { run: runWasiP1, warm: warmWasiP1, snapshots: true };
