@@ -10,8 +10,7 @@ export type NetFailure =
   | 'connection-reset'
   | 'connection-aborted'
   | 'timeout'
-  | 'host-unreachable'
-  | 'network-unreachable'
+  | 'remote-unreachable'
   | 'name-unresolvable'
   | 'temporary-resolver-failure'
   | 'invalid-state'
@@ -124,7 +123,7 @@ const { port, signal: sab, maxBuffered } = workerData;
 const signal = new Int32Array(sab);
 const conns = new Map();
 let nextId = 1;
-const REASONS = { ECONNREFUSED: 'connection-refused', ECONNRESET: 'connection-reset', ECONNABORTED: 'connection-aborted', ETIMEDOUT: 'timeout', EHOSTUNREACH: 'host-unreachable', ENETUNREACH: 'network-unreachable', ENOTFOUND: 'name-unresolvable', EAI_AGAIN: 'temporary-resolver-failure', EPIPE: 'connection-reset' };
+const REASONS = { ECONNREFUSED: 'connection-refused', ECONNRESET: 'connection-reset', ECONNABORTED: 'connection-aborted', ETIMEDOUT: 'timeout', EHOSTUNREACH: 'remote-unreachable', ENETUNREACH: 'remote-unreachable', ENOTFOUND: 'name-unresolvable', EAI_AGAIN: 'temporary-resolver-failure', EPIPE: 'connection-reset' };
 const reason = (e) => REASONS[e && e.code] || 'unknown';
 function answer(m) { port.postMessage(m); Atomics.store(signal, 0, m.seq); Atomics.notify(signal, 0); }
 const ok = (seq, value) => answer({ seq, ok: true, value });

@@ -216,12 +216,18 @@ export class SocketHost {
    */
   net(): NetBackend {
     if (this.#disposed) throw new ForgeError('NET_FAILED', 'the container was disposed', { details: { reason: 'invalid-state' } });
-    if (this.#net === undefined) {
-      // A replay answers from the record: it must never reach the network.
-      if (this.ctx.replaying) throw new ForgeError('INTERNAL', 'a replay needs a network backend that answers from the record (replayHost(gate).net)');
-      this.#net = createNetBackend();
-    }
+    this.assertCanReach();
+    this.#net ??= createNetBackend();
     return this.#net;
+  }
+
+  /**
+   * A replay answers from the record and must never reach the network: without an injected backend it
+   * stops before the gate is entered.
+   * @throws ForgeError `INTERNAL` during a replay without an injected backend
+   */
+  assertCanReach(): void {
+    if (this.#net === undefined && this.ctx.replaying) throw new ForgeError('INTERNAL', 'a replay needs a network backend that answers from the record (replayHost(gate).net)');
   }
 
   /**
@@ -367,6 +373,7 @@ export class TcpSocket {
       granted = name !== undefined;
       name ??= names[0];
     }
+    h.assertCanReach();
     const gate = h.ctx.gate;
     gate.args.host = dest.host;
     gate.args.port = dest.port;
@@ -380,10 +387,6 @@ export class TcpSocket {
     try {
       conn = h.net().connect(dest.host, dest.port);
     } catch (e) {
-      if (isForgeError(e) && e.code === 'INTERNAL') {
-        gate.exit(RESULT_FAILED);
-        throw e;
-      }
       const reason = netFailureOf(e);
       gate.exit(RESULT_FAILED, netFailureBytes(reason));
       this.#state = { s: 'connect-failed', reason };
@@ -825,6 +828,8 @@ export function socketImports(ctx: HostContext, o: SocketHostOptions): Record<st
         } catch {
           throw new HostResultError('invalid-argument');
         }
+        const literal = ipAddressOf(host) !== undefined;
+        if (!literal) h.assertCanReach();
         gate.args.host = host;
         ctx.enterOrWasiError(h.ids.resolve, 'access-denied');
         if (!networkGranted(h.grants, host, undefined)) {
@@ -832,15 +837,11 @@ export function socketImports(ctx: HostContext, o: SocketHostOptions): Record<st
           throw new HostResultError('access-denied');
         }
         let addresses: string[];
-        if (ipAddressOf(host) !== undefined) addresses = [host];
+        if (literal) addresses = [host];
         else {
           try {
             addresses = h.net().resolve(host).map(canonicalIp);
           } catch (e) {
-            if (isForgeError(e) && e.code === 'INTERNAL') {
-              gate.exit(RESULT_FAILED);
-              throw e;
-            }
             const why = netFailureOf(e);
             const reason = LOOKUP_REASONS.has(why) ? (why === 'timeout' ? 'temporary-resolver-failure' : why) : 'permanent-resolver-failure';
             gate.exit(RESULT_FAILED, netFailureBytes(reason));

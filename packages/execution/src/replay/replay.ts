@@ -3,11 +3,13 @@ import type { NetGrant } from '../capabilities.js';
 import { buildComponentImports, disposeComponentImports, type ComponentClocks } from '../component/adapter.js';
 import { decodeHttpResponse } from '../component/forgeone.js';
 import type { ByteSource } from '../component/io.js';
+import type { NetBackend } from '../component/net.js';
 import { transpileComponent, type LoadedComponent } from '../component/loader.js';
 import { defaultExport, guestError, instantiateComponent, type RunOutcome } from '../component/run.js';
 import type { HostServices, LoggedLine } from '../component/services.js';
 import type { ReplayPreopen } from './filesystem.js';
 import { ReplayGate, type ReplayDivergence, type ReplayRecord } from './gate.js';
+import { replayNet } from './net.js';
 
 /** Options of {@link replayComponent}. */
 export interface ReplayComponentOptions {
@@ -24,7 +26,7 @@ export interface ReplayComponentOptions {
    * secrets): a replay with another environment diverges at `get-environment`. Default none.
    */
   readonly env?: readonly (readonly [string, string])[];
-  /** The network grants of the original run (`wasi:http` checks them after the gate); default none. */
+  /** The network grants of the original run (`wasi:http` and `wasi:sockets` check them after the gate); default none. */
   readonly network?: readonly (NetGrant | string)[];
   /**
    * The directories the original run was granted, in order: their guest paths (a `DirGrant` fits; its host
@@ -73,12 +75,14 @@ export interface ReplayHost {
   random: (into: Uint8Array) => void;
   /** Standard input answered from the record. */
   stdin: ByteSource;
+  /** The network of `wasi:sockets` answered from the record ({@link replayNet}): no socket is opened. */
+  net: NetBackend;
   /** What the guest logged in the replay. */
   logs: LoggedLine[];
 }
 
 /**
- * The host of a replay: clocks, random, stdin and the `forgeone:host` services answer from the record of
+ * The host of a replay: clocks, random, stdin, sockets and the `forgeone:host` services answer from the record of
  * the call in progress ({@link ReplayGate.recorded}); what the guest does to the world (kv writes, logs,
  * stdout) goes to the replay's own sinks. Pass the parts to `buildComponentImports` with the same gate
  * (filesystem calls answer from the record by themselves: `buildComponentImports` sees the replay gate).
@@ -166,7 +170,7 @@ export function replayHost(gate: ReplayGate): ReplayHost {
     if (!cur.allowed || cur.result !== 0) return null;
     return bytes('stdin bytes');
   };
-  return { services, clocks, random, stdin, logs };
+  return { services, clocks, random, stdin, net: replayNet(gate), logs };
 }
 
 // The guest paths a `wasi:filesystem/preopens` record holds as its result (a JSON list), if any.
@@ -231,6 +235,7 @@ export async function replayComponent(options: ReplayComponentOptions): Promise<
     clocks: host.clocks,
     random: host.random,
     stdin: host.stdin,
+    net: host.net,
     env: options.env ?? [],
     network: options.network ?? [],
     stdout: (b) => void stdout.push(b.slice()),

@@ -1,4 +1,4 @@
-import { KNOWN_SYSCALLS, SyscallTable, isForgeError } from '@forgeone/common';
+import { ForgeError, KNOWN_SYSCALLS, SyscallTable, isForgeError } from '@forgeone/common';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   HostResultError,
@@ -9,6 +9,7 @@ import {
   transpileComponent,
   type ComponentImports,
   type LoadedComponent,
+  type NetBackend,
   type Socket,
 } from '../../src/component/index.js';
 import { Gate } from '../../src/gate/index.js';
@@ -302,16 +303,24 @@ describe('wasi:http outgoing requests', () => {
 describe('sockets', () => {
   const tcpAddress = { tag: 'ipv4', val: { port: 443, address: [93, 184, 216, 34] } };
 
-  it('tcp connect: refused without a grant, refused by the policy, not-supported when both allow', () => {
+  it('tcp connect: refused without a grant, refused by the policy, performed when both allow', () => {
     const { gate, recorder } = policyGate(allowAllExcept());
+    // The backend answers as a host with no route would (test/component/sockets.test.ts uses real sockets).
+    const unreachable = {
+      connect: () => {
+        throw new ForgeError('NET_FAILED', 'no route', { details: { reason: 'remote-unreachable' } });
+      },
+    } as unknown as NetBackend;
     const make = (network: string[]): Socket => {
-      const imports = buildComponentImports({ gate, network });
+      const imports = buildComponentImports({ gate, network, net: unreachable });
       return (imports['wasi:sockets/tcp-create-socket']!['createTcpSocket'] as (f: string) => Socket)('ipv4');
     };
     const net = {} as never;
     expect(payload(() => make([]).startConnect(net, tcpAddress as never))).toBe('access-denied');
     expect(payload(() => make(['93.184.216.34:80']).startConnect(net, tcpAddress as never))).toBe('access-denied');
-    expect(payload(() => make(['93.184.216.34:443']).startConnect(net, tcpAddress as never))).toBe('not-supported');
+    const allowed = make(['93.184.216.34:443']);
+    allowed.startConnect(net, tcpAddress as never);
+    expect(payload(() => allowed.finishConnect())).toBe('remote-unreachable');
     expect(recorder.flush().map((x) => [x.syscall, x.args.host, x.args.port, x.result])).toEqual([
       ['wasi:sockets/tcp-connect', '93.184.216.34', 443, -1],
       ['wasi:sockets/tcp-connect', '93.184.216.34', 443, -1],
