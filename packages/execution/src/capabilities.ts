@@ -148,6 +148,16 @@ export function capabilityPolicy(caps: Capabilities, name = 'capabilities'): Pol
     } as Partial<R>);
   }
   if (net.length > 0) allow('net-lookup', ['wasi:sockets/resolve'], { args: { host: { in: [...new Set(net.map((g) => g.host))] } } } as Partial<R>);
+  // A socket connected to an address a granted name resolved to carries the address as its host and the
+  // name as its detail: the grant of the name covers it (the kernel's own rules still see the address).
+  for (const [port, hosts] of byPort) {
+    const names = hosts.filter((h) => !isIpLiteral(h));
+    if (names.length > 0) {
+      allow(`net-${port}-resolved`, ['wasi:sockets/tcp-connect', 'wasi:sockets/tcp-send', 'wasi:sockets/tcp-receive'], {
+        args: { detail: { in: names }, port: { in: [port] } },
+      } as Partial<R>);
+    }
+  }
   // Bookkeeping of the guest's own handles (stream and pollable plumbing, drops, header maps) reaches
   // nothing outside: always allowed, like asking for the preopens (the answer is empty when none is granted).
   allow('plumbing', [...PLUMBING_SYSCALLS]);
@@ -160,6 +170,11 @@ export function capabilityPolicy(caps: Capabilities, name = 'capabilities'): Pol
     nodes: { granted: { description: 'what the capabilities grant', rules } },
     edges: [],
   } as Policy;
+}
+
+// An IPv4 or IPv6 literal (canonical text): not a name a guest can resolve.
+function isIpLiteral(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
 }
 
 /**

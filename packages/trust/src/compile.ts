@@ -240,6 +240,19 @@ function compileDynamic(rule: Rule): { test: Test | null; explain: Explain; fiel
       return undefined;
     });
   }
+  if (args?.detail !== undefined) {
+    fields++;
+    const { in: inList, notIn } = args.detail;
+    const yes = inList === undefined ? null : hostTest(inList);
+    const no = notIn === undefined ? null : hostTest(notIn);
+    tests.push((c) => c.detail !== undefined && (yes === null || yes(c.detail)) && (no === null || !no(c.detail)));
+    explains.push((c) => {
+      if (c.detail === undefined) return 'args.detail: the call carries no detail';
+      if (yes !== null && !yes(c.detail)) return `args.detail: ${c.detail} is not in ${inList!.join(', ')}`;
+      if (no !== null && no(c.detail)) return `args.detail: ${c.detail} is in ${notIn!.join(', ')}`;
+      return undefined;
+    });
+  }
   if (args?.port !== undefined) {
     fields++;
     const { in: inList, min, max } = args.port;

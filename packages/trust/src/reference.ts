@@ -217,6 +217,12 @@ function argsHold(rule: Rule, ctx: CallContext): boolean {
     if (args.host.in !== undefined && !args.host.in.some((h) => hostPatternMatches(h, host))) return false;
     if (args.host.notIn !== undefined && args.host.notIn.some((h) => hostPatternMatches(h, host))) return false;
   }
+  if (args.detail !== undefined) {
+    const detail = ctx.detail;
+    if (detail === undefined) return false;
+    if (args.detail.in !== undefined && !args.detail.in.some((h) => hostPatternMatches(h, detail))) return false;
+    if (args.detail.notIn !== undefined && args.detail.notIn.some((h) => hostPatternMatches(h, detail))) return false;
+  }
   if (args.port !== undefined) {
     const port = ctx.port;
     if (port === undefined) return false;
@@ -295,7 +301,7 @@ function ruleMatches(rule: Rule, identity: IdentityContext, syscall: string, ctx
 /** The number of condition fields of §4.1–§4.5 a rule uses. */
 function conditionFieldCount(rule: Rule): number {
   // SPEC: a "condition field" is a field listed in the tables/objects of §4.1–§4.5 — identity: subjects,
-  // tenants, roles, attributes; trust: minLevel, maxLevel, minScore, maxScore; args: path, host, port, size;
+  // tenants, roles, attributes; trust: minLevel, maxLevel, minScore, maxScore; args: path, host, port, size, detail;
   // history: callsAtLeast, callsBelow, rateAbove, deniedAtLeast, anomalyAbove; time: days, from, to. A
   // composite field counts 1 however many parts it has (`roles: { anyOf, noneOf }` = 1, `path: { match,
   // notMatch }` = 1, `attributes` = 1 whatever its keys), and an empty condition object (`identity: {}`)

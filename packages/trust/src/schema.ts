@@ -49,6 +49,10 @@ export const ArgsConditionSchema = z.strictObject({
     .strictObject({ min: Count.optional(), max: Count.optional() })
     .refine((v) => v.min !== undefined || v.max !== undefined, 'give min or max')
     .optional(),
+  detail: z
+    .strictObject({ in: nonEmpty(Pattern).optional(), notIn: nonEmpty(Pattern).optional() })
+    .refine((v) => v.in !== undefined || v.notIn !== undefined, 'give in or notIn')
+    .optional(),
 });
 
 /** History conditions (§4.4). */
@@ -192,6 +196,11 @@ export interface CallArgs {
   port?: number | undefined;
   /** Size in bytes. */
   size?: number | undefined;
+  /**
+   * The call's other canonical argument: a key-value key, an HTTP method, the name a socket address was
+   * resolved from, a stream's name (docs/policy.md §4.3).
+   */
+  detail?: string | undefined;
 }
 
 /**

@@ -138,7 +138,7 @@ function arbArgsCondition(): fc.Arbitrary<ArgsCondition> {
   const host = atLeastOne(fc.record({ in: sometimes(someOf(HOST_PATTERNS, 2), 1), notIn: sometimes(someOf(HOST_PATTERNS, 1), 2) }));
   const port = atLeastOne(fc.record({ in: sometimes(someOf(PORTS, 2), 1), min: sometimes(fc.constantFrom(...PORT_BOUNDS), 2), max: sometimes(fc.constantFrom(...PORT_BOUNDS), 2) }));
   const size = atLeastOne(fc.record({ min: sometimes(fc.constantFrom(...SIZE_BOUNDS), 1), max: sometimes(fc.constantFrom(...SIZE_BOUNDS), 1) }));
-  return fc.record({ path: sometimes(path, 1), host: sometimes(host, 2), port: sometimes(port, 2), size: sometimes(size, 2) }).map(compact);
+  return fc.record({ path: sometimes(path, 1), host: sometimes(host, 2), port: sometimes(port, 2), size: sometimes(size, 2), detail: sometimes(host, 4) }).map(compact);
 }
 
 function arbHistoryCondition(): fc.Arbitrary<HistoryCondition> {
@@ -298,6 +298,7 @@ const arbCallBody = fc.record(
     host: fc.option(fc.constantFrom(...HOSTS), { nil: undefined, freq: 3 }),
     port: fc.option(fc.constantFrom(...PORTS), { nil: undefined, freq: 3 }),
     size: fc.option(fc.constantFrom(...SIZES), { nil: undefined, freq: 3 }),
+    detail: fc.option(fc.constantFrom(...HOSTS), { nil: undefined, freq: 3 }),
     calls: fc.constantFrom(0, 1, 2, 3, 5),
     rate: fc.constantFrom(0, 1, 2, 4),
     denied: fc.constantFrom(0, 1, 3),

@@ -88,6 +88,27 @@ describe('compiled policy: documented behaviour', () => {
     expect(re('/a/**/z').test('/a/b/c/z')).toBe(true);
   });
 
+  it('matches the detail argument with host patterns; a call without one does not hold', () => {
+    const { policy: p } = parsePolicy(`
+apiVersion: forgeone.policy/v1
+name: detail
+version: 1
+defaultAction: deny
+root: base
+nodes:
+  base:
+    rules:
+      - { id: named, action: allow, syscalls: ["wasi:sockets/tcp-connect"], args: { detail: { in: ["api.example.com", "*.example.org"], notIn: ["bad.example.org"] } } }
+`);
+    const prog = compilePolicy(p, { identity: alice, syscalls: t });
+    const connect = id('wasi:sockets/tcp-connect');
+    expect(prog.decide(connect, ctx({ host: '93.184.216.34', detail: 'api.example.com' })).verdict).toBe('allow');
+    expect(prog.decide(connect, ctx({ detail: 'x.example.org' })).verdict).toBe('allow');
+    expect(prog.decide(connect, ctx({ detail: 'bad.example.org' })).verdict).toBe('deny');
+    expect(prog.decide(connect, ctx({ host: '93.184.216.34' })).verdict).toBe('deny');
+    expect(prog.explain(connect, ctx({ detail: 'evil.com' })).candidates[0]?.failed).toBe('args.detail: evil.com is not in api.example.com, *.example.org');
+  });
+
   it('time windows and history conditions', () => {
     const { policy: p3 } = parsePolicy({
       apiVersion: 'forgeone.policy/v1', name: 'x', version: 1, defaultAction: 'allow', root: 'r',

@@ -4,7 +4,7 @@ import type { CallContext } from '../src/index.js';
 export const NOW = Date.UTC(2026, 10, 23, 10, 0, 0); // a Monday, 10:00 UTC
 
 export function ctx(over: Partial<CallContext> = {}): CallContext {
-  return { now: NOW, calls: 0, rate: 0, denied: 0, anomaly: 0, path: undefined, host: undefined, port: undefined, size: undefined, ...over };
+  return { now: NOW, calls: 0, rate: 0, denied: 0, anomaly: 0, path: undefined, host: undefined, port: undefined, size: undefined, detail: undefined, ...over };
 }
 
 export function table(): SyscallTable {

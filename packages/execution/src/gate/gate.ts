@@ -183,6 +183,7 @@ class GateContext implements CallContext {
   host: string | undefined = undefined;
   port: number | undefined = undefined;
   size: number | undefined = undefined;
+  detail: string | undefined = undefined;
   /** The syscall of the call being decided. */
   id = 0;
   /** Calls per syscall that crossed the gate (incremented on exit). */
@@ -354,6 +355,7 @@ export class Gate {
     ctx.host = a.host;
     ctx.port = a.port;
     ctx.size = a.size;
+    ctx.detail = a.detail;
     ctx.denied = this.#denied;
     const policy = this.#policy;
     const decision = policy.decide(syscallId, ctx);

@@ -20,6 +20,7 @@ import {
   type Pollable,
   type TcpSocket,
 } from '../../src/component/index.js';
+import { capabilityPolicy } from '../../src/capabilities.js';
 import { ReplayGate, replayHost, replayNet } from '../../src/replay/index.js';
 import { allowAllExcept, policyGate } from './helpers.js';
 
@@ -301,6 +302,32 @@ describe('wasi:sockets/ip-name-lookup', () => {
     ]);
     expect(records.filter((r) => r.syscall === 'wasi:sockets/tcp-send').map((r) => r.args)).toEqual([{ host: '127.0.0.1', port, size: 5, detail: 'localhost' }]);
     expect(records.find((r) => r.syscall === 'wasi:sockets/resolve' && r.args.host === 'example.com')).toMatchObject({ result: -1 });
+  });
+
+  it('under the capability policy, the grant of a name covers the addresses it resolved to (and nothing else)', () => {
+    const caps = { net: [{ host: 'localhost', port }] };
+    const { gate, recorder } = policyGate(JSON.stringify(capabilityPolicy(caps)));
+    const imports = buildComponentImports({ gate, network: [`localhost:${port}`] });
+    // Before the lookup the address carries no name: the policy grants it nothing.
+    expect(payload(() => tcp(imports).startConnect(network(imports), v4(port)))).toBe('access-denied');
+    const lookup = resolve(imports, 'localhost');
+    while (lookup.resolveNextAddress() !== undefined);
+    const s = tcp(imports);
+    s.startConnect(network(imports), v4(port));
+    const [input, output] = s.finishConnect();
+    output.blockingWriteAndFlush(enc('caps'));
+    expect(readAll(input, 4).text).toBe('caps');
+    disposeComponentImports(imports);
+    const records = recorder.flush();
+    expect(records.filter((r) => r.syscall.startsWith('wasi:sockets/')).map((r) => [r.syscall, r.args.detail, r.verdict, r.rule])).toEqual(
+      expect.arrayContaining([
+        ['wasi:sockets/tcp-connect', undefined, 'deny', null],
+        ['wasi:sockets/resolve', undefined, 'allow', expect.stringMatching(/^granted\/net-/)],
+        ['wasi:sockets/tcp-connect', 'localhost', 'allow', `granted/net-${port}-resolved`],
+        ['wasi:sockets/tcp-send', 'localhost', 'allow', `granted/net-${port}-resolved`],
+        ['wasi:sockets/tcp-receive', 'localhost', 'allow', `granted/net-${port}-resolved`],
+      ]),
+    );
   });
 
   it('an IP literal answers itself; an unresolvable name fails with name-unresolvable', () => {
