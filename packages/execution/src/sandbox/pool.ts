@@ -465,11 +465,24 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       });
     }
 
-    snapshot(): Promise<ContainerSnapshot> {
+    snapshot(timeoutMs = 30_000): Promise<ContainerSnapshot> {
       if (this.#settled) return Promise.reject(new ForgeError('CONTAINER_TERMINATED', 'the container has ended'));
+      // A held container may be stopped in the middle of a call (no snapshot can be taken there) and waits for
+      // release or termination: refuse now rather than wait on it.
+      if (Atomics.load(this.control, CONTROL_STATE) !== ContainerState.Running) {
+        return Promise.reject(new ForgeError('CONTAINER_QUARANTINED', 'the container is held in the red zone: a snapshot is taken between calls of a running container; release it first'));
+      }
       const seq = ++this.#callSeq;
       return new Promise<ContainerSnapshot>((resolve, reject) => {
-        this.#snapshots.set(seq, { resolve, reject });
+        const timer = setTimeout(() => {
+          if (this.#snapshots.delete(seq)) reject(new ForgeError('SANDBOX_TIMEOUT', `the container did not reach a point between calls within ${timeoutMs} ms`, { details: { timeoutMs } }));
+        }, timeoutMs);
+        timer.unref();
+        const done = <T>(f: (v: T) => void) => (v: T): void => {
+          clearTimeout(timer);
+          f(v);
+        };
+        this.#snapshots.set(seq, { resolve: done(resolve), reject: done(reject) });
         this.#worker.postMessage({ type: 'snapshot', seq } satisfies ToWorker);
       });
     }

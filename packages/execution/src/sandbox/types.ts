@@ -341,12 +341,14 @@ export interface SandboxedContainer {
    * it has returned, and before any call sent after it starts (the guest is between exported calls; no
    * stack is captured). Every record of the calls before the capture has been handed to `onRecords` when
    * this resolves.
+   * @param timeoutMs - how long to wait for the guest to be between calls (default 30 000)
    * @returns the state and the sequence number of the next call
    * @throws ForgeError (rejection) `SNAPSHOT_UNSUPPORTED` when the container does not serve calls or its
-   *   runner cannot capture (see {@link SandboxSpec.snapshot}), or state it cannot hold; the container's
-   *   error when it ends meanwhile
+   *   runner cannot capture (see {@link SandboxSpec.snapshot}), or state it cannot hold;
+   *   `CONTAINER_QUARANTINED` when the container is held (release it first); `SANDBOX_TIMEOUT` when no call
+   *   boundary came in time; the container's error when it ends meanwhile
    */
-  snapshot(): Promise<ContainerSnapshot>;
+  snapshot(timeoutMs?: number): Promise<ContainerSnapshot>;
   /**
    * Change the container's policy while it runs: the next gated call decides with the new policy.
    * @param update - what changes

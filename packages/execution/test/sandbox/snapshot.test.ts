@@ -51,6 +51,18 @@ function viaFile(state: SnapshotState, seq: number): SnapshotState {
 }
 
 describe('snapshots of sandboxed core modules', () => {
+  it('a container held in the red zone is refused a snapshot at once; released, it is captured', async () => {
+    const module = await wat(COUNTER);
+    const held = start({ runner: 'builtin:core', data: { module, serve: true, snapshots: true }, policy: testPolicy() });
+    await held.c.serving;
+    expect(await held.c.call('inc')).toBe(1001);
+    held.c.quarantine();
+    expect(await rejection(held.c.snapshot())).toMatchObject({ code: 'CONTAINER_QUARANTINED' });
+    held.c.release();
+    expect((await held.c.snapshot()).seq).toBe(1);
+    await held.c.terminate();
+  });
+
   it('a serving counter is captured between calls and goes on counting in a new container, its records continuing at the snapshot seq', async () => {
     const module = await wat(COUNTER);
     const first = start({ runner: 'builtin:core', data: { module, serve: true, snapshots: true }, policy: testPolicy() });
