@@ -80,9 +80,11 @@ export function parseNetGrant(spec: string): NetGrant {
 
 /**
  * Syscalls every capability policy allows (rule `plumbing`): the bookkeeping of the guest's own handles
- * (`check-write`, `flush`, `subscribe`, `ready`, `block`, drops, `wasi:http` header maps) and
- * `wasi:filesystem/preopens` (the answer is empty unless directories are granted). None reaches anything
- * outside the guest; refused, most of them trap.
+ * (`check-write`, `flush`, `subscribe`, `ready`, `block`, drops, `wasi:io/error` inspection, `wasi:http` header
+ * maps, the accessors of the guest's own requests and of responses already received, local socket state)
+ * and `wasi:filesystem/preopens` (the answer is empty unless directories are granted). None reaches anything
+ * outside the guest (the real egress — the outgoing-handler call, connect, resolve — is gated separately);
+ * refused, they return the interface's error variant, or trap where it has none.
  */
 export const PLUMBING_SYSCALLS: readonly string[] = Object.freeze([
   'wasi:io/check-write',
@@ -91,7 +93,11 @@ export const PLUMBING_SYSCALLS: readonly string[] = Object.freeze([
   'wasi:io/ready',
   'wasi:io/block',
   'wasi:io/drop',
+  'wasi:io/error',
   'wasi:http/fields-*',
+  'wasi:http/request-local',
+  'wasi:http/response-local',
+  'wasi:sockets/local',
   'wasi:filesystem/preopens',
 ]);
 

@@ -14,7 +14,7 @@ import {
   type ReplayFsGate,
 } from '../replay/filesystem.js';
 import { HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, type HostContext } from './host.js';
-import { InputStream, IoError, MAX_READ, OutputStream } from './io.js';
+import { InputStream, IoError, MAX_READ, OutputStream, gateDrop } from './io.js';
 
 /** `wasi:filesystem/types.error-code` for each WASI errno; anything else is `io`. */
 const ERROR_CODES: Readonly<Record<number, string>> = {
@@ -71,6 +71,9 @@ export function filesystemErrorOf(errno: number): string {
 
 const TYPES = ['unknown', 'block-device', 'character-device', 'directory', 'regular-file', 'socket', 'socket', 'symbolic-link'];
 const DISPOSE = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('dispose');
+/** The result bytes of `is-same-object` (recorded: a replay answers from them). */
+const SAME = new Uint8Array([1]);
+const NOT_SAME = new Uint8Array([0]);
 const READ_RIGHTS = Rights.FD_READ | Rights.FD_READDIR;
 const MUTATE_DIR = Rights.PATH_CREATE_DIRECTORY | Rights.PATH_CREATE_FILE | Rights.PATH_REMOVE_DIRECTORY | Rights.PATH_UNLINK_FILE;
 
@@ -284,19 +287,45 @@ export class Descriptor {
     this.guestPath = this.#h.fs.descriptor(fd)?.guestPath ?? '/';
   }
 
-  /** Dropped by the guest: close it in the confined layer (preopens stay open). */
+  /**
+   * Dropped by the guest: crosses the gate as `wasi:io/drop` (`descriptor`, with its path), then closes it
+   * in the confined layer (preopens stay open) — refused or not: a refusal never keeps a descriptor open.
+   */
   [DISPOSE](): void {
-    if (!this.#preopen) this.#h.fs.close(this.fd);
+    try {
+      gateDrop(this.#h.ctx, 'descriptor', this.guestPath);
+    } finally {
+      if (!this.#preopen) this.#h.fs.close(this.fd);
+    }
+  }
+
+  /**
+   * Hand out a stream: crosses the gate under `op` (`read` or `write`) with the path and `detail` = the
+   * function (`access` when refused), then checks the descriptor's rights (recorded as failed when
+   * missing).
+   */
+  #handout(op: string, fn: string, right: number): void {
+    const h = this.#h;
+    h.ctx.gate.args.detail = fn;
+    h.enter(op, this.guestPath);
+    const d = h.fs.descriptor(this.fd);
+    if (d === undefined) h.done(-Errno.BADF);
+    if ((d!.rightsBase & right) === 0) {
+      h.ctx.gate.exit(RESULT_FAILED);
+      throw new HostResultError(right === Rights.FD_WRITE ? 'read-only' : 'not-permitted');
+    }
+    h.ctx.gate.exit(RESULT_OK);
   }
 
   /**
    * Implements `read-via-stream`.
    * @param offset - where to start
-   * @returns a stream reading from `offset`; each read is gated as `wasi:filesystem/read`
+   * @returns a stream reading from `offset`; handing it out crosses the gate as `wasi:filesystem/read`
+   *   (`detail` `read-via-stream`), and so does each read
    */
   readViaStream(offset: bigint): InputStream {
     const h = this.#h;
-    this.#check(Rights.FD_READ);
+    this.#handout('read', 'read-via-stream', Rights.FD_READ);
     let pos = Number(offset);
     const buf = new Uint8Array(MAX_READ);
     return new InputStream(h.ctx, h.ids['read']!, (max) => {
@@ -311,11 +340,12 @@ export class Descriptor {
   /**
    * Implements `write-via-stream`.
    * @param offset - where to start
-   * @returns a stream writing from `offset`; each write is gated as `wasi:filesystem/write`
+   * @returns a stream writing from `offset`; handing it out crosses the gate as `wasi:filesystem/write`
+   *   (`detail` `write-via-stream`), and so does each write
    */
   writeViaStream(offset: bigint): OutputStream {
     const h = this.#h;
-    this.#check(Rights.FD_WRITE);
+    this.#handout('write', 'write-via-stream', Rights.FD_WRITE);
     let pos = Number(offset);
     return new OutputStream(h.ctx, h.ids['write']!, (bytes) => {
       const n = h.fs.pwrite(this.fd, bytes, 0, bytes.length, pos);
@@ -324,10 +354,14 @@ export class Descriptor {
     }, h.now, undefined, this.guestPath);
   }
 
-  /** @returns a stream appending to the file; each write is gated as `wasi:filesystem/write` */
+  /**
+   * Implements `append-via-stream`.
+   * @returns a stream appending to the file; handing it out crosses the gate as `wasi:filesystem/write`
+   *   (`detail` `append-via-stream`), and so does each write
+   */
   appendViaStream(): OutputStream {
     const h = this.#h;
-    this.#check(Rights.FD_WRITE);
+    this.#handout('write', 'append-via-stream', Rights.FD_WRITE);
     return new OutputStream(h.ctx, h.ids['write']!, (bytes) => {
       const st = createFileStat();
       const s = h.fs.stat(this.fd, st);
@@ -440,7 +474,11 @@ export class Descriptor {
     const listed = list.map((e) => ({ type: e.type, name: dec.decode(e.name) })).filter((e) => e.name !== '.' && e.name !== '..');
     // The entries go to the record (a replay lists them without the directory).
     this.#h.done(0, encodeEntries(listed));
-    return new DirectoryEntryStream(listed.map((e) => ({ type: TYPES[e.type] ?? 'unknown', name: e.name })));
+    return new DirectoryEntryStream(
+      listed.map((e) => ({ type: TYPES[e.type] ?? 'unknown', name: e.name })),
+      this.#h.ctx,
+      this.guestPath,
+    );
   }
 
   /**
@@ -592,15 +630,44 @@ export class Descriptor {
   }
 
   /**
-   * Implements `is-same-object`.
+   * Implements `is-same-object`: crosses the gate once as `wasi:filesystem/stat` with this descriptor's path
+   * and the other's as `detail`; the answer is recorded (one byte) and a replay answers from it. It has no
+   * error case: refused, it traps with the refusal code; a descriptor that cannot be read is not the same.
    * @param other - another descriptor
    * @returns whether both refer to the same file
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
    */
   isSameObject(other: Descriptor): boolean {
-    if (other === this) return true;
-    const a = this.metadataHash();
-    const b = other.metadataHash();
-    return a.lower === b.lower && a.upper === b.upper;
+    const h = this.#h;
+    const g = h.ctx.gate;
+    const otherPath = other instanceof Descriptor ? other.guestPath : undefined;
+    g.args.path = this.guestPath;
+    g.args.detail = otherPath;
+    h.ctx.enterOrTrap(h.ids['stat']!);
+    if (h.ctx.replaying) {
+      const rec = h.ctx.recorded();
+      const same = rec !== null && rec.length === 1 && rec[0] === 1;
+      g.exit(rec === null ? RESULT_FAILED : RESULT_OK, rec === null ? undefined : same ? SAME : NOT_SAME);
+      return same;
+    }
+    let same = other === this;
+    if (!same && otherPath !== undefined) {
+      const r = h.fs.stat(this.fd, h.stat);
+      if (r < 0) {
+        g.exit(RESULT_FAILED);
+        return false;
+      }
+      const a = hashOf(h.stat);
+      const r2 = h.fs.stat(other.fd, h.stat);
+      if (r2 < 0) {
+        g.exit(RESULT_FAILED);
+        return false;
+      }
+      const b = hashOf(h.stat);
+      same = a.lower === b.lower && a.upper === b.upper;
+    }
+    g.exit(RESULT_OK, same ? SAME : NOT_SAME);
+    return same;
   }
 
   /** @returns a hash of the file's identity and modification time */
@@ -623,12 +690,6 @@ export class Descriptor {
     h.pathOp('stat', this.guestPath, path, undefined, () => h.fs.statAt(this.fd, path, flags.symlinkFollow === true, h.stat, h.guard), () => h.statBytes());
     return hashOf(h.stat);
   }
-
-  #check(right: number): void {
-    const d = this.#h.fs.descriptor(this.fd);
-    if (d === undefined) throw new HostResultError('bad-descriptor');
-    if ((d.rightsBase & right) === 0) throw new HostResultError(right === Rights.FD_WRITE ? 'read-only' : 'not-permitted');
-  }
 }
 
 function statOf(st: FileStat): Record<string, unknown> {
@@ -647,18 +708,55 @@ function hashOf(st: FileStat): { lower: bigint; upper: bigint } {
   return { lower: (st.ino ^ st.mtim) & mask, upper: st.dev & mask };
 }
 
-/** `wasi:filesystem/types.directory-entry-stream`: a snapshot of a directory's entries. */
+/**
+ * `wasi:filesystem/types.directory-entry-stream`: a snapshot of a directory's entries (listed, decided and
+ * recorded as a whole by `read-directory`; `read-directory-entry` hands them out). Handed to a guest (built
+ * with a host context), its drop crosses the gate as `wasi:io/drop` (`directory-entry-stream`, with the
+ * directory's path) and lets go of the entries left, refused or not.
+ */
 export class DirectoryEntryStream {
   readonly #entries: { type: string; name: string }[];
+  readonly #ctx: HostContext | undefined;
+  readonly #path: string | undefined;
 
-  /** @param entries - the snapshot */
-  constructor(entries: { type: string; name: string }[]) {
+  /**
+   * @param entries - the snapshot
+   * @param ctx - the host context whose gate the guest's drop crosses (none: not gated)
+   * @param path - canonical guest path of the directory
+   */
+  constructor(entries: { type: string; name: string }[], ctx?: HostContext, path?: string) {
     this.#entries = entries;
+    this.#ctx = ctx;
+    this.#path = path;
+    this.#id = ctx === undefined ? -1 : ctx.id('wasi:filesystem/readdir');
   }
 
-  /** @returns the next entry, or undefined at the end */
+  readonly #id: number;
+
+  /**
+   * Implements `read-directory-entry`: crosses the gate as `wasi:filesystem/readdir` (the directory's path,
+   * `detail` = `read-directory-entry`); the entries themselves were recorded by `read-directory`.
+   * @returns the next entry, or undefined at the end
+   * @throws HostResultError `access` when the gate refuses
+   */
   readDirectoryEntry(): { type: string; name: string } | undefined {
+    const ctx = this.#ctx;
+    if (ctx !== undefined) {
+      ctx.gate.args.path = this.#path;
+      ctx.gate.args.detail = 'read-directory-entry';
+      ctx.enterOrWasiError(this.#id, 'access');
+      ctx.gate.exit(RESULT_OK);
+    }
     return this.#entries.shift();
+  }
+
+  /** The guest dropped the stream: crosses the gate as `wasi:io/drop`; the entries left are let go. */
+  [DISPOSE](): void {
+    try {
+      if (this.#ctx !== undefined) gateDrop(this.#ctx, 'directory-entry-stream', this.#path);
+    } finally {
+      this.#entries.length = 0;
+    }
   }
 }
 

@@ -1,9 +1,9 @@
 import { isForgeError } from '@forgeone/common';
 import type { NetGrant } from '../capabilities.js';
-import { canonicalUrl } from '../gate/canonical.js';
+import { canonicalHost, canonicalUrl } from '../gate/canonical.js';
 import { encodeHttpResponse } from './forgeone.js';
 import { HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, refusalBytes, type HostContext } from './host.js';
-import { DISPOSE, InputStream, OutputStream, Pollable, bufferSource, gateDrop } from './io.js';
+import { DISPOSE, InputStream, OutputStream, Pollable, bufferSource, enterErrorInspection, gateDrop } from './io.js';
 import type { HostHttpResponse, HostServices } from './services.js';
 import { networkGranted, subscribeResource } from './wasi.js';
 
@@ -18,6 +18,102 @@ const dec = new TextDecoder();
 export type Method = { tag: string; val?: string };
 /** `wasi:http/types.scheme`. */
 export type Scheme = { tag: 'HTTP' | 'HTTPS' | 'other'; val?: string };
+
+/** Interned ids of the syscalls of the guest's own HTTP objects (one set per container). */
+interface LocalIds {
+  /** `wasi:http/request-local`: outgoing requests, their bodies and request options. */
+  readonly request: number;
+  /** `wasi:http/response-local`: responses already received, their bodies, the futures' answers. */
+  readonly response: number;
+}
+
+const localIdsOf = new WeakMap<HostContext, LocalIds>();
+
+/** The ids of `wasi:http/request-local` and `response-local` for a container, interned on first use. */
+function localIds(ctx: HostContext): LocalIds {
+  let ids = localIdsOf.get(ctx);
+  if (ids === undefined) {
+    ids = Object.freeze({ request: ctx.id('wasi:http/request-local'), response: ctx.id('wasi:http/response-local') });
+    localIdsOf.set(ctx, ids);
+  }
+  return ids;
+}
+
+/**
+ * Enter the gate for a function of the guest's own HTTP objects that has no error case: `detail` = the
+ * function; refused, the call traps with the refusal code. The caller closes the call.
+ */
+function localOrTrap(ctx: HostContext, id: number, fn: string): void {
+  ctx.gate.args.detail = fn;
+  ctx.enterOrTrap(id);
+}
+
+/**
+ * Enter the gate for a function of the guest's own HTTP objects with an error case: `detail` = the
+ * function; refused, the call returns `errorCase`. The caller closes the call.
+ */
+function localOrError(ctx: HostContext, id: number, fn: string, errorCase: unknown): void {
+  ctx.gate.args.detail = fn;
+  ctx.enterOrWasiError(id, errorCase);
+}
+
+/** After the gate allowed a local function: record it as failed and return the error case. */
+function localFailed(ctx: HostContext, errorCase: unknown): never {
+  ctx.gate.exit(RESULT_FAILED);
+  throw new HostResultError(errorCase);
+}
+
+/** The `error-code` a refused future returns: `some(ok(err(HTTP-request-denied)))`. */
+const FUTURE_DENIED = Object.freeze({ tag: 'ok', val: Object.freeze({ tag: 'err', val: Object.freeze({ tag: 'HTTP-request-denied' }) }) });
+/** `error-code.HTTP-request-denied`. */
+const REQUEST_DENIED = Object.freeze({ tag: 'HTTP-request-denied' });
+
+const METHOD_DETAILS = new Map<string, string>();
+
+/** `set-method:<METHOD>` for a valid method (one string per method), else `set-method`. */
+function setMethodDetail(m: Method): string {
+  const name = m.tag === 'other' ? (typeof m.val === 'string' && TOKEN.test(m.val) ? m.val.toUpperCase() : undefined) : m.tag.toUpperCase();
+  if (name === undefined || !TOKEN.test(name)) return 'set-method';
+  let d = METHOD_DETAILS.get(name);
+  if (d === undefined) {
+    d = `set-method:${name}`;
+    if (METHOD_DETAILS.size < 64) METHOD_DETAILS.set(name, d);
+  }
+  return d;
+}
+
+const SCHEME_NAME = /^[a-z][a-z0-9+.-]{0,31}$/;
+
+/** `set-scheme:<scheme>` (lowercase), `set-scheme` when none or malformed. */
+function setSchemeDetail(s: Scheme | undefined): string {
+  if (s === undefined) return 'set-scheme';
+  if (s.tag === 'HTTP') return 'set-scheme:http';
+  if (s.tag === 'HTTPS') return 'set-scheme:https';
+  const v = typeof s.val === 'string' ? s.val.toLowerCase() : '';
+  return SCHEME_NAME.test(v) ? `set-scheme:${v}` : 'set-scheme';
+}
+
+/**
+ * The canonical host and port of an authority (`host`, `host:port`, `[v6]:port`), for the record; parts
+ * that do not parse are left undefined (the authority is checked for real when the request is handled).
+ */
+function authorityTarget(a: string | undefined): { host: string | undefined; port: number | undefined } {
+  if (a === undefined || a === '') return { host: undefined, port: undefined };
+  let host = a;
+  let port: number | undefined;
+  const close = a.lastIndexOf(']');
+  const colon = a.lastIndexOf(':');
+  if (colon > close && (a.startsWith('[') || a.indexOf(':') === colon)) {
+    host = a.slice(0, colon);
+    const p = Number(a.slice(colon + 1));
+    port = Number.isInteger(p) && p >= 0 && p <= 65535 && colon + 1 < a.length ? p : undefined;
+  }
+  try {
+    return { host: canonicalHost(host), port };
+  } catch {
+    return { host: undefined, port };
+  }
+}
 
 /** Interned ids of the `wasi:http/fields-*` syscalls (one set per container). */
 export interface FieldsIds {
@@ -334,7 +430,11 @@ function containerFields(ctx: HostContext): { Class: typeof Fields; host: Fields
   return { Class: ContainerFields, host };
 }
 
-/** `wasi:http/types.outgoing-body`: collects the request body in host memory. */
+/**
+ * `wasi:http/types.outgoing-body`: collects the request body in host memory. `write` and `finish` cross the
+ * gate as `wasi:http/request-local` (`detail` = the function), and so does each write of its stream
+ * (`detail` `body-write`, `size` = the bytes); refused, they return their error case.
+ */
 export class OutgoingBody {
   /** @internal */
   readonly chunks: Uint8Array[] = [];
@@ -345,6 +445,7 @@ export class OutgoingBody {
   #stream: OutputStream | undefined;
   readonly #ctx: HostContext;
   readonly #now: () => bigint;
+  readonly #id: number;
 
   /**
    * @param ctx - host context
@@ -353,19 +454,27 @@ export class OutgoingBody {
   constructor(ctx: HostContext, now: () => bigint) {
     this.#ctx = ctx;
     this.#now = now;
+    this.#id = localIds(ctx).request;
   }
 
-  /** @returns the stream the body is written to (once) */
+  /**
+   * Implements `write`.
+   * @returns the stream the body is written to (once)
+   * @throws HostResultError (unit error) when refused or asked twice
+   */
   write(): OutputStream {
-    if (this.#stream !== undefined) throw new HostResultError(undefined);
-    // Writes go to host memory; the request as a whole crosses the gate in `handle` (the stream's
-    // bookkeeping crosses it with the label `outgoing-body`).
-    this.#stream = new OutputStream(this.#ctx, -1, (bytes) => {
+    const ctx = this.#ctx;
+    localOrError(ctx, this.#id, 'write', undefined);
+    if (this.#stream !== undefined) localFailed(ctx, undefined);
+    // Writes go to host memory, each crossing the gate as `request-local` (`body-write`, with its size); the
+    // request as a whole crosses it in `handle` (the stream's bookkeeping with the label `outgoing-body-stream`).
+    this.#stream = new OutputStream(ctx, this.#id, (bytes) => {
       if (this.finished) throw new Error('body finished');
       if (this.size + bytes.length > MAX_HTTP_BODY) throw new Error('body too large');
       this.chunks.push(bytes.slice());
       this.size += bytes.length;
-    }, this.#now, undefined, undefined, 'outgoing-body-stream');
+    }, this.#now, 'body-write', undefined, 'outgoing-body-stream');
+    ctx.gate.exit(RESULT_OK);
     return this.#stream;
   }
 
@@ -386,13 +495,24 @@ export class OutgoingBody {
    * Implements `finish`.
    * @param body - the body
    * @param _trailers - trailers (ignored: the host services have none)
+   * @throws HostResultError `HTTP-request-denied` when the gate refuses
    */
   static finish(body: OutgoingBody, _trailers?: Fields): void {
+    localOrError(body.#ctx, body.#id, 'finish', REQUEST_DENIED);
     body.finished = true;
+    body.#ctx.gate.exit(RESULT_OK);
   }
 }
 
-/** `wasi:http/types.outgoing-request`. Its drop crosses the gate as `wasi:io/drop` (`outgoing-request`). */
+/**
+ * `wasi:http/types.outgoing-request`. Built by a container (its import object's class passes the context),
+ * the constructor and every accessor and setter cross the gate as `wasi:http/request-local` with `detail` =
+ * the function (`new-outgoing-request`, `method`, `set-method:<METHOD>`, `path-with-query`,
+ * `set-path-with-query`, `scheme`, `set-scheme:<scheme>`, `authority`, `set-authority` — with the
+ * authority's canonical host and port —, `headers`, `body`); refused, a function with an error case returns
+ * it, the others trap with the refusal code. Nothing leaves the guest here: `handle` is the egress. Its drop
+ * crosses the gate as `wasi:io/drop` (`outgoing-request`).
+ */
 export class OutgoingRequest {
   /** @internal */
   methodValue: Method = { tag: 'get' };
@@ -408,23 +528,59 @@ export class OutgoingRequest {
   outgoing: OutgoingBody | undefined;
   readonly #ctx: HostContext | undefined;
   readonly #now: (() => bigint) | undefined;
+  readonly #id: number;
 
   /**
    * @param headers - the request headers (become immutable)
-   * @param ctx - the container (the import object's class passes it); without one there is no body
+   * @param ctx - the container (the import object's class passes it); without one there is no body and
+   *   nothing is gated
    * @param now - monotonic clock
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
    */
   constructor(headers: Fields, ctx?: HostContext, now?: () => bigint) {
+    this.#id = ctx === undefined ? -1 : localIds(ctx).request;
+    if (ctx !== undefined) localOrTrap(ctx, this.#id, 'new-outgoing-request');
     this.fields = headers.freeze();
     this.#ctx = ctx;
     this.#now = now;
+    ctx?.gate.exit(RESULT_OK);
   }
 
-  /** @returns the body (once) */
+  /** Enter a function without an error case (a trap when refused); false for a host-side request. */
+  #trap(fn: string): boolean {
+    if (this.#ctx === undefined) return false;
+    localOrTrap(this.#ctx, this.#id, fn);
+    return true;
+  }
+
+  /** Enter a function whose error case is the unit error; false for a host-side request. */
+  #orError(fn: string): boolean {
+    if (this.#ctx === undefined) return false;
+    localOrError(this.#ctx, this.#id, fn, undefined);
+    return true;
+  }
+
+  /** Close a call entered with {@link OutgoingRequest.#trap} or {@link OutgoingRequest.#orError}. */
+  #ok(gated: boolean): void {
+    if (gated) this.#ctx!.gate.exit(RESULT_OK);
+  }
+
+  /** Fail a call (recorded as failed when gated) with the unit error. */
+  #fail(gated: boolean): never {
+    if (gated) this.#ctx!.gate.exit(RESULT_FAILED);
+    throw new HostResultError(undefined);
+  }
+
+  /**
+   * Implements `body`.
+   * @returns the body (once)
+   * @throws HostResultError (unit error) when refused or asked twice
+   */
   body(): OutgoingBody {
-    if (this.outgoing !== undefined) throw new HostResultError(undefined);
-    if (this.#ctx === undefined || this.#now === undefined) throw new HostResultError(undefined);
+    const gated = this.#orError('body');
+    if (this.outgoing !== undefined || this.#ctx === undefined || this.#now === undefined) this.#fail(gated);
     this.outgoing = new OutgoingBody(this.#ctx, this.#now);
+    this.#ok(gated);
     return this.outgoing;
   }
 
@@ -433,80 +589,149 @@ export class OutgoingRequest {
     if (this.#ctx !== undefined) gateDrop(this.#ctx, 'outgoing-request');
   }
 
-  /** @returns the method */
+  /**
+   * Implements `method`.
+   * @returns the method
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   method(): Method {
+    this.#ok(this.#trap('method'));
     return this.methodValue;
   }
 
   /**
    * Implements `set-method`.
    * @param m - the method
+   * @throws HostResultError (unit error) when refused or malformed
    */
   setMethod(m: Method): void {
-    if (m.tag === 'other' && (typeof m.val !== 'string' || !TOKEN.test(m.val))) throw new HostResultError(undefined);
+    const gated = this.#orError(this.#ctx === undefined ? 'set-method' : setMethodDetail(m));
+    if (m.tag === 'other' && (typeof m.val !== 'string' || !TOKEN.test(m.val))) this.#fail(gated);
     this.methodValue = m;
+    this.#ok(gated);
   }
 
-  /** @returns path and query */
+  /**
+   * Implements `path-with-query`.
+   * @returns path and query
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   pathWithQuery(): string | undefined {
+    this.#ok(this.#trap('path-with-query'));
     return this.path;
   }
 
   /**
    * Implements `set-path-with-query`.
    * @param p - path and query
+   * @throws HostResultError (unit error) when refused or malformed
    */
   setPathWithQuery(p: string | undefined): void {
-    if (p !== undefined && (/[\s#]/.test(p) || (!p.startsWith('/') && p !== '*'))) throw new HostResultError(undefined);
+    const gated = this.#orError('set-path-with-query');
+    if (p !== undefined && (/[\s#]/.test(p) || (!p.startsWith('/') && p !== '*'))) this.#fail(gated);
     this.path = p;
+    this.#ok(gated);
   }
 
-  /** @returns the scheme */
+  /**
+   * Implements `scheme`.
+   * @returns the scheme
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   scheme(): Scheme | undefined {
+    this.#ok(this.#trap('scheme'));
     return this.schemeValue;
   }
 
   /**
    * Implements `set-scheme`.
    * @param s - the scheme
+   * @throws HostResultError (unit error) when refused
    */
   setScheme(s: Scheme | undefined): void {
+    const gated = this.#orError(this.#ctx === undefined ? 'set-scheme' : setSchemeDetail(s));
     this.schemeValue = s;
+    this.#ok(gated);
   }
 
-  /** @returns the authority */
+  /**
+   * Implements `authority`.
+   * @returns the authority
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   authority(): string | undefined {
+    this.#ok(this.#trap('authority'));
     return this.authorityValue;
   }
 
   /**
-   * Implements `set-authority`.
+   * Implements `set-authority`: crosses the gate with the authority's canonical host and port (when they
+   * parse).
    * @param a - the authority
+   * @throws HostResultError (unit error) when refused or malformed
    */
   setAuthority(a: string | undefined): void {
-    if (a !== undefined && /[\s/@?#]/.test(a)) throw new HostResultError(undefined);
+    const bad = a !== undefined && /[\s/@?#]/.test(a);
+    if (this.#ctx !== undefined && !bad) {
+      const t = authorityTarget(a);
+      this.#ctx.gate.args.host = t.host;
+      this.#ctx.gate.args.port = t.port;
+    }
+    const gated = this.#orError('set-authority');
+    if (bad) this.#fail(gated);
     this.authorityValue = a;
+    this.#ok(gated);
   }
 
-  /** @returns the headers (immutable) */
+  /**
+   * Implements `headers`.
+   * @returns the headers (immutable)
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   headers(): Fields {
+    this.#ok(this.#trap('headers'));
     return this.fields;
   }
 }
 
 /**
- * `wasi:http/types.request-options`: accepted, not enforced (the host services own timeouts). Its drop
- * crosses the gate as `wasi:io/drop` (`request-options`).
+ * `wasi:http/types.request-options`: accepted, not enforced (the host services own timeouts). Built by a
+ * container, the constructor, getters and setters cross the gate as `wasi:http/request-local` with
+ * `detail` = the function (`new-request-options`, `connect-timeout`, `set-connect-timeout`, ...): refused,
+ * the getters and the constructor trap, the setters return their (unit) error. Its drop crosses the gate as
+ * `wasi:io/drop` (`request-options`).
  */
 export class RequestOptions {
   #connect: bigint | undefined;
   #first: bigint | undefined;
   #between: bigint | undefined;
   readonly #ctx: HostContext | undefined;
+  readonly #id: number;
 
-  /** @param ctx - the container (the import object's class passes it) */
+  /**
+   * @param ctx - the container (the import object's class passes it); none: nothing is gated
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   constructor(ctx?: HostContext) {
     this.#ctx = ctx;
+    this.#id = ctx === undefined ? -1 : localIds(ctx).request;
+    this.#get('new-request-options');
+  }
+
+  /** Cross the gate for a getter (a trap when refused). */
+  #get(fn: string): void {
+    const ctx = this.#ctx;
+    if (ctx === undefined) return;
+    localOrTrap(ctx, this.#id, fn);
+    ctx.gate.exit(RESULT_OK);
+  }
+
+  /** Cross the gate for a setter (the unit error when refused). */
+  #set(fn: string): void {
+    const ctx = this.#ctx;
+    if (ctx === undefined) return;
+    localOrError(ctx, this.#id, fn, undefined);
+    ctx.gate.exit(RESULT_OK);
   }
 
   /** The guest dropped the options: crosses the gate as `wasi:io/drop`; nothing to free. */
@@ -514,46 +739,76 @@ export class RequestOptions {
     if (this.#ctx !== undefined) gateDrop(this.#ctx, 'request-options');
   }
 
-  /** @returns connect timeout */
+  /**
+   * Implements `connect-timeout`.
+   * @returns connect timeout
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   connectTimeout(): bigint | undefined {
+    this.#get('connect-timeout');
     return this.#connect;
   }
   /**
    * Implements `set-connect-timeout`.
    * @param d - connect timeout
+   * @throws HostResultError (unit error) when the gate refuses
    */
   setConnectTimeout(d: bigint | undefined): void {
+    this.#set('set-connect-timeout');
     this.#connect = d;
   }
-  /** @returns first-byte timeout */
+  /**
+   * Implements `first-byte-timeout`.
+   * @returns first-byte timeout
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   firstByteTimeout(): bigint | undefined {
+    this.#get('first-byte-timeout');
     return this.#first;
   }
   /**
    * Implements `set-first-byte-timeout`.
    * @param d - first-byte timeout
+   * @throws HostResultError (unit error) when the gate refuses
    */
   setFirstByteTimeout(d: bigint | undefined): void {
+    this.#set('set-first-byte-timeout');
     this.#first = d;
   }
-  /** @returns between-bytes timeout */
+  /**
+   * Implements `between-bytes-timeout`.
+   * @returns between-bytes timeout
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   betweenBytesTimeout(): bigint | undefined {
+    this.#get('between-bytes-timeout');
     return this.#between;
   }
   /**
    * Implements `set-between-bytes-timeout`.
    * @param d - between-bytes timeout
+   * @throws HostResultError (unit error) when the gate refuses
    */
   setBetweenBytesTimeout(d: bigint | undefined): void {
+    this.#set('set-between-bytes-timeout');
     this.#between = d;
   }
 }
 
-/** `wasi:http/types.incoming-body`: the response body, already in host memory. */
+/** What a response body's stream records: nothing of the bytes (they are in the response's record). */
+const RECOMPUTED = Object.freeze({ recomputed: true });
+
+/**
+ * `wasi:http/types.incoming-body`: the response body, already in host memory (and in the record, with the
+ * response). `stream` and `finish` cross the gate as `wasi:http/response-local` (`detail` = the function),
+ * and so does each read of the stream (`detail` `body-read`, `size` = the bytes asked for; the bytes are not
+ * recorded again): refused, `stream` and reads return their error case, `finish` traps.
+ */
 export class IncomingBody {
   readonly #bytes: Uint8Array;
   readonly #ctx: HostContext;
   readonly #now: () => bigint;
+  readonly #id: number;
   #taken = false;
 
   /**
@@ -565,21 +820,32 @@ export class IncomingBody {
     this.#ctx = ctx;
     this.#bytes = bytes;
     this.#now = now;
+    this.#id = localIds(ctx).response;
   }
 
-  /** @returns a stream over the body (once); its bytes were recorded with the response */
+  /**
+   * Implements `stream`.
+   * @returns a stream over the body (once); its bytes were recorded with the response
+   * @throws HostResultError (unit error) when refused or asked twice
+   */
   stream(): InputStream {
-    if (this.#taken) throw new HostResultError(undefined);
+    const ctx = this.#ctx;
+    localOrError(ctx, this.#id, 'stream', undefined);
+    if (this.#taken) localFailed(ctx, undefined);
     this.#taken = true;
-    return new InputStream(this.#ctx, -1, bufferSource(this.#bytes), this.#now, undefined, undefined, 'incoming-body-stream');
+    ctx.gate.exit(RESULT_OK);
+    return new InputStream(ctx, this.#id, bufferSource(this.#bytes), this.#now, 'body-read', undefined, 'incoming-body-stream', RECOMPUTED);
   }
 
   /**
    * Implements `finish`.
    * @param body - the body
    * @returns trailers: none
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
    */
   static finish(body: IncomingBody): FutureTrailers {
+    localOrTrap(body.#ctx, body.#id, 'finish');
+    body.#ctx.gate.exit(RESULT_OK);
     return new FutureTrailers(body.#ctx);
   }
 
@@ -590,8 +856,9 @@ export class IncomingBody {
 }
 
 /**
- * `wasi:http/types.future-trailers`: always ready, no trailers. `subscribe` and the drop cross the gate
- * (`wasi:io/subscribe`, `wasi:io/drop`) when built with a host context.
+ * `wasi:http/types.future-trailers`: always ready, no trailers. When built with a host context, `get`
+ * crosses the gate as `wasi:http/response-local` (`detail` `future-trailers.get`; refused, it answers
+ * `HTTP-request-denied`), `subscribe` and the drop as `wasi:io/subscribe` and `wasi:io/drop`.
  */
 export class FutureTrailers {
   readonly #ctx: HostContext | undefined;
@@ -609,8 +876,20 @@ export class FutureTrailers {
   subscribe(): Pollable {
     return this.#ctx === undefined ? new Pollable(() => 0n) : subscribeResource(this.#ctx, 'future-trailers', () => 0n);
   }
-  /** @returns `some(ok(ok(none)))` */
+  /**
+   * Implements `get`.
+   * @returns `some(ok(ok(none)))`; refused, `some(ok(err(HTTP-request-denied)))`
+   */
   get(): unknown {
+    const ctx = this.#ctx;
+    if (ctx !== undefined) {
+      ctx.gate.args.detail = 'future-trailers.get';
+      if (!ctx.gate.enter(localIds(ctx).response)) {
+        ctx.gate.exit(RESULT_REFUSED, refusalBytes(ctx.refusalCode()));
+        return FUTURE_DENIED;
+      }
+      ctx.gate.exit(RESULT_OK);
+    }
     return { tag: 'ok', val: { tag: 'ok', val: undefined } };
   }
 
@@ -620,7 +899,13 @@ export class FutureTrailers {
   }
 }
 
-/** `wasi:http/types.incoming-response`. Its drop crosses the gate as `wasi:io/drop` (`incoming-response`). */
+/**
+ * `wasi:http/types.incoming-response`, received and recorded as a whole by the future's `get`. Built with a
+ * host context, `status`, `headers` and `consume` cross the gate as `wasi:http/response-local` (`detail` =
+ * the function; their answers are recomputed from the recorded response, nothing more is recorded):
+ * refused, `consume` returns its error, the others trap. Its drop crosses the gate as `wasi:io/drop`
+ * (`incoming-response`).
+ */
 export class IncomingResponse {
   readonly #status: number;
   readonly #headers: Fields;
@@ -646,26 +931,57 @@ export class IncomingResponse {
     if (this.#ctx !== undefined) gateDrop(this.#ctx, 'incoming-response');
   }
 
-  /** @returns the status */
+  /**
+   * Implements `status`.
+   * @returns the status
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   status(): number {
+    const ctx = this.#ctx;
+    if (ctx !== undefined) {
+      localOrTrap(ctx, localIds(ctx).response, 'status');
+      ctx.gate.exit(RESULT_OK);
+    }
     return this.#status;
   }
-  /** @returns the headers (immutable) */
+  /**
+   * Implements `headers`.
+   * @returns the headers (immutable)
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   headers(): Fields {
+    const ctx = this.#ctx;
+    if (ctx !== undefined) {
+      localOrTrap(ctx, localIds(ctx).response, 'headers');
+      ctx.gate.exit(RESULT_OK);
+    }
     return this.#headers;
   }
-  /** @returns the body (once) */
+  /**
+   * Implements `consume`.
+   * @returns the body (once)
+   * @throws HostResultError (unit error) when refused or asked twice
+   */
   consume(): IncomingBody {
-    if (this.#consumed) throw new HostResultError(undefined);
+    const ctx = this.#ctx;
+    if (ctx !== undefined) localOrError(ctx, localIds(ctx).response, 'consume', undefined);
+    if (this.#consumed) {
+      if (ctx !== undefined) localFailed(ctx, undefined);
+      throw new HostResultError(undefined);
+    }
     this.#consumed = true;
+    ctx?.gate.exit(RESULT_OK);
     return this.#body;
   }
 }
 
 /**
  * `wasi:http/types.future-incoming-response`: performs the request when first asked for the response.
- * `subscribe` and the drop cross the gate (`wasi:io/subscribe`, `wasi:io/drop`) when built with a host
- * context.
+ * `get` crosses the gate once: the first time as the request itself (`wasi:http/outgoing-request`,
+ * `detail` `response`, its answer recorded), otherwise — asked again, or nothing to send — as
+ * `wasi:http/response-local` (`detail` `future-incoming-response.get`; refused, it answers
+ * `HTTP-request-denied`). `subscribe` and the drop cross the gate (`wasi:io/subscribe`, `wasi:io/drop`)
+ * when built with a host context.
  */
 export class FutureIncomingResponse {
   readonly #perform: () => unknown;
@@ -695,12 +1011,31 @@ export class FutureIncomingResponse {
     if (this.#ctx !== undefined) gateDrop(this.#ctx, 'future-incoming-response');
   }
 
-  /** @returns `some(ok(result))` once, then `some(err)` */
+  /**
+   * Implements `get`.
+   * @returns `some(ok(result))` once, then `some(err)`; refused, `some(ok(err(HTTP-request-denied)))`
+   */
   get(): unknown {
-    if (this.#done) return { tag: 'err', val: undefined };
+    if (this.#done) {
+      const ctx = this.#ctx;
+      if (ctx !== undefined && !enterFutureGet(ctx)) return FUTURE_DENIED;
+      ctx?.gate.exit(RESULT_FAILED);
+      return { tag: 'err', val: undefined };
+    }
     this.#done = true;
     return { tag: 'ok', val: this.#perform() };
   }
+}
+
+/**
+ * Enter `future-incoming-response.get` as `wasi:http/response-local` (a `get` that sends nothing).
+ * @returns false when refused (recorded)
+ */
+function enterFutureGet(ctx: HostContext): boolean {
+  ctx.gate.args.detail = 'future-incoming-response.get';
+  if (ctx.gate.enter(localIds(ctx).response)) return true;
+  ctx.gate.exit(RESULT_REFUSED, refusalBytes(ctx.refusalCode()));
+  return false;
 }
 
 function methodName(m: Method): string {
@@ -747,7 +1082,12 @@ export function httpImports(ctx: HostContext, services: HostServices, grants: re
       IncomingBody,
       FutureTrailers,
       FutureIncomingResponse,
-      httpErrorCode: (): undefined => undefined,
+      // Inspecting an error crosses the gate as `wasi:io/error`: these errors never carry an HTTP code.
+      httpErrorCode(_err: unknown): undefined {
+        enterErrorInspection(ctx, 'http-error-code');
+        gate.exit(RESULT_OK);
+        return undefined;
+      },
     },
     'wasi:http/outgoing-handler': {
       handle(request: OutgoingRequest, _options?: RequestOptions): FutureIncomingResponse {
@@ -771,7 +1111,12 @@ export function httpImports(ctx: HostContext, services: HostServices, grants: re
         gate.exit(RESULT_OK);
         return new FutureIncomingResponse(() => {
           const body = request.outgoing;
-          if (body !== undefined && !body.finished) return { tag: 'err', val: { tag: 'HTTP-protocol-error' } };
+          if (body !== undefined && !body.finished) {
+            // Nothing is sent: the call crosses the gate as the local `get` it is.
+            if (!enterFutureGet(ctx)) return FUTURE_DENIED.val;
+            gate.exit(RESULT_FAILED);
+            return { tag: 'err', val: { tag: 'HTTP-protocol-error' } };
+          }
           let bytes: Uint8Array | undefined;
           if (body !== undefined && body.size > 0) {
             bytes = new Uint8Array(body.size);

@@ -21,6 +21,11 @@ export interface IoIds {
   readonly block: number;
   /** `wasi:io/drop`: the guest dropped a host resource. */
   readonly drop: number;
+  /**
+   * `wasi:io/error`: the guest inspected an error resource (`to-debug-string`, `filesystem-error-code`,
+   * `network-error-code`, `http-error-code`).
+   */
+  readonly error: number;
 }
 
 const idsOf = new WeakMap<HostContext, IoIds>();
@@ -40,6 +45,7 @@ export function ioIds(ctx: HostContext): IoIds {
       ready: ctx.id('wasi:io/ready'),
       block: ctx.id('wasi:io/block'),
       drop: ctx.id('wasi:io/drop'),
+      error: ctx.id('wasi:io/error'),
     });
     idsOf.set(ctx, ids);
   }
@@ -63,7 +69,25 @@ export function gateDrop(ctx: HostContext, what: string, path?: string): void {
   else gate.exit(RESULT_REFUSED, refusalBytes(ctx.refusalCode()));
 }
 
-/** `wasi:io/error.error`: the error resource a stream's `last-operation-failed` carries. */
+/**
+ * Cross the gate for the guest's inspection of an error resource: `wasi:io/error` with `detail` = the
+ * function (`to-debug-string`, `filesystem-error-code`, `network-error-code`, `http-error-code`). None of
+ * them has an error case: refused, the call traps with the refusal code. The caller computes the answer from
+ * the error (guest state: nothing is recorded) and closes the call with `ctx.gate.exit(RESULT_OK)`.
+ * @param ctx - the host context
+ * @param fn - the function, recorded as `detail`
+ * @throws ForgeError with the refusal code when refused
+ */
+export function enterErrorInspection(ctx: HostContext, fn: string): void {
+  ctx.gate.args.detail = fn;
+  ctx.enterOrTrap(ioIds(ctx).error);
+}
+
+/**
+ * `wasi:io/error.error`: the error resource a stream's `last-operation-failed` carries. Handed to a guest
+ * (attached to its container), `to-debug-string` crosses the gate as `wasi:io/error` (a trap when refused)
+ * and the drop as `wasi:io/drop` (`error`).
+ */
 export class IoError {
   /** A ForgeOne error code (`POLICY_DENIED`, `IO_ERROR`, ...). */
   readonly code: string;
@@ -84,8 +108,16 @@ export class IoError {
     this.filesystemCode = filesystemCode;
   }
 
-  /** @returns `code: message`, for the guest's diagnostics */
+  /**
+   * Implements `to-debug-string`.
+   * @returns `code: message`, for the guest's diagnostics
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   toDebugString(): string {
+    const ctx = this.#ctx;
+    if (ctx === undefined) return `${this.code}: ${this.message}`;
+    enterErrorInspection(ctx, 'to-debug-string');
+    ctx.gate.exit(RESULT_OK);
     return `${this.code}: ${this.message}`;
   }
 
@@ -341,6 +373,11 @@ export interface StreamTarget {
   readonly readable?: (waitMs: number) => boolean;
   /** How to wait between probes (checks the container's state); default a plain sleep. */
   readonly sleeper?: (ms: number) => void;
+  /**
+   * The bytes a read returns are already in the record (a response body, recorded with the response), so
+   * a replay recomputes them: reads record no result bytes.
+   */
+  readonly recomputed?: boolean;
 }
 
 /** Most bytes a single write may carry (what `check-write` grants). */
@@ -433,9 +470,9 @@ export class OutputStream {
    * @param contents - bytes to write
    */
   write(contents: Uint8Array): void {
-    if (this.#closed) throw new HostResultError(CLOSED);
     if (contents.length > MAX_WRITE) throw new ForgeError('LIMIT_EXCEEDED', `a write of ${contents.length} bytes exceeds check-write`);
     if (this.#id < 0) {
+      if (this.#closed) throw new HostResultError(CLOSED);
       this.#sink?.(contents);
       return;
     }
@@ -448,6 +485,11 @@ export class OutputStream {
       gate.args.port = this.#target.port;
     }
     if (!gate.enter(this.#id)) throw streamRefused(this.#ctx, this.#id);
+    if (this.#closed) {
+      // A write after the stream failed or closed still crosses the gate (recorded as failed).
+      gate.exit(RESULT_FAILED);
+      throw new HostResultError(CLOSED);
+    }
     try {
       this.#sink?.(contents);
     } catch (e) {
@@ -591,9 +633,9 @@ export class InputStream {
    * @returns the bytes (possibly empty)
    */
   read(len: bigint): Uint8Array {
-    if (this.#closed) throw new HostResultError(CLOSED);
     const max = len > BigInt(MAX_READ) ? MAX_READ : Number(len);
     if (this.#id < 0) {
+      if (this.#closed) throw new HostResultError(CLOSED);
       const bytes = this.#source === undefined ? null : this.#source(max);
       if (bytes === null) {
         this.#closed = true;
@@ -610,6 +652,11 @@ export class InputStream {
       gate.args.port = this.#target.port;
     }
     if (!gate.enter(this.#id)) throw streamRefused(this.#ctx, this.#id);
+    if (this.#closed) {
+      // A read after the end (or a failure) still crosses the gate (recorded as failed).
+      gate.exit(RESULT_FAILED);
+      throw new HostResultError(CLOSED);
+    }
     let bytes: Uint8Array | null;
     try {
       bytes = this.#source === undefined ? null : this.#source(max);
@@ -624,7 +671,7 @@ export class InputStream {
       throw new HostResultError(CLOSED);
     }
     if (bytes.length > max) bytes = bytes.subarray(0, max);
-    gate.exit(RESULT_OK, bytes);
+    gate.exit(RESULT_OK, this.#target?.recomputed === true ? undefined : bytes);
     return bytes;
   }
 

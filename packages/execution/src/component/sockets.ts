@@ -4,7 +4,7 @@ import { ForgeError, isForgeError } from '@forgeone/common';
 import type { NetGrant } from '../capabilities.js';
 import { canonicalHost } from '../gate/canonical.js';
 import { HostResultError, RESULT_FAILED, RESULT_OK, RESULT_REFUSED, failureBytes, type HostContext } from './host.js';
-import { DISPOSE, InputStream, IoError, OutputStream, Pollable, RecordedIoError, gateDrop, ioIds, type ByteSink, type ByteSource, type StreamTarget } from './io.js';
+import { DISPOSE, InputStream, IoError, OutputStream, Pollable, RecordedIoError, enterErrorInspection, gateDrop, ioIds, type ByteSink, type ByteSource, type StreamTarget } from './io.js';
 import { createNetBackend, netFailureOf, type NetAddress, type NetBackend, type NetConnection } from './net.js';
 
 /** Canonical form of an IPv6 literal (compressed, lowercase); other hosts unchanged. */
@@ -174,6 +174,8 @@ export class SocketHost {
     readonly udpBind: number;
     readonly udpSend: number;
     readonly resolve: number;
+    readonly local: number;
+    readonly accept: number;
   };
   /** IP address → the granted names that resolved to it in this container. */
   readonly resolved = new Map<string, string[]>();
@@ -205,6 +207,8 @@ export class SocketHost {
       udpBind: ctx.id('wasi:sockets/udp-bind'),
       udpSend: ctx.id('wasi:sockets/udp-send'),
       resolve: ctx.id('wasi:sockets/resolve'),
+      local: ctx.id('wasi:sockets/local'),
+      accept: ctx.id('wasi:sockets/tcp-accept'),
     };
     o.onDispose(() => this.dispose());
   }
@@ -251,6 +255,44 @@ export class SocketHost {
     const net = this.#net;
     this.#net = undefined;
     if (this.#owned && net !== undefined) void net.dispose().catch(() => undefined);
+  }
+
+  /**
+   * Enter the gate for a function on the guest's own socket state (`wasi:sockets/local`, `detail` = the
+   * function) that has an error case: refused, it returns `access-denied`. Close with {@link SocketHost.ok}
+   * or {@link SocketHost.failed}.
+   * @param fn - the function, kebab-case
+   * @throws HostResultError `access-denied` when refused
+   */
+  local(fn: string): void {
+    this.ctx.gate.args.detail = fn;
+    this.ctx.enterOrWasiError(this.ids.local, 'access-denied');
+  }
+
+  /**
+   * As {@link SocketHost.local} for a function without an error case: refused, it traps.
+   * @param fn - the function, kebab-case
+   * @throws ForgeError with the refusal code when refused
+   */
+  localOrTrap(fn: string): void {
+    this.ctx.gate.args.detail = fn;
+    this.ctx.enterOrTrap(this.ids.local);
+  }
+
+  /** Close an allowed local call: it succeeded (nothing recorded but the result code). */
+  ok(): void {
+    this.ctx.gate.exit(RESULT_OK);
+  }
+
+  /**
+   * Close an allowed local call as failed and return the error code to the guest.
+   * @param code - the `wasi:sockets` error code
+   * @returns never
+   * @throws HostResultError `code`
+   */
+  failed(code: string): never {
+    this.ctx.gate.exit(RESULT_FAILED);
+    throw new HostResultError(code);
   }
 
   /**
@@ -302,10 +344,14 @@ const NS = 1_000_000_000n;
  * streams cross the gate as `wasi:sockets/tcp-receive` / `tcp-send` with the peer's host and port (and the
  * name as `detail`); the bytes read are recorded. `shutdown` crosses it as `tcp-send` with `detail`
  * `shutdown:<how>`. Binding, listening and accepting are not supported: `start-bind` crosses the gate
- * (`wasi:sockets/tcp-bind`) and fails with `not-supported`; `start-listen` and `accept` fail with
- * `invalid-state` (the socket is never bound). Options keep their defaults (setters: `not-supported`).
- * `subscribe` (`wasi:io/subscribe`, a trap when refused) and the drop (`wasi:io/drop`, which closes the
- * connection) cross the gate with `detail` `tcp-socket`.
+ * (`wasi:sockets/tcp-bind`) and fails with `not-supported`; `start-listen` (`wasi:sockets/tcp-listen`) and
+ * `accept` (`wasi:sockets/tcp-accept`) cross the gate and fail with `invalid-state` (the socket is never
+ * bound), `access-denied` when refused. Options keep their defaults (setters: `not-supported`). Everything
+ * else acts on the socket's own state and crosses the gate as `wasi:sockets/local` with `detail` = the
+ * function (`finish-connect`, `local-address`, `keep-alive-enabled`, `set-hop-limit`, ...): refused, it
+ * returns `access-denied`, or traps where the function has no error case (`address-family`,
+ * `is-listening`). `subscribe` (`wasi:io/subscribe`, a trap when refused) and the drop (`wasi:io/drop`,
+ * which closes the connection) cross the gate with `detail` `tcp-socket`.
  */
 export class TcpSocket {
   readonly #host: SocketHost;
@@ -322,13 +368,25 @@ export class TcpSocket {
     this.#family = family;
   }
 
-  /** @returns the address family */
+  /**
+   * Implements `address-family`.
+   * @returns the address family
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   addressFamily(): string {
+    this.#host.localOrTrap('address-family');
+    this.#host.ok();
     return this.#family;
   }
 
-  /** @returns false: sockets never listen here */
+  /**
+   * Implements `is-listening`.
+   * @returns false: sockets never listen here
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   isListening(): boolean {
+    this.#host.localOrTrap('is-listening');
+    this.#host.ok();
     return false;
   }
 
@@ -343,9 +401,10 @@ export class TcpSocket {
     this.#host.fence(this.#host.ids.bind, address);
   }
 
-  /** Implements `finish-bind`: no bind is ever in progress. @throws HostResultError `not-in-progress` */
+  /** Implements `finish-bind`: no bind is ever in progress. @throws HostResultError `not-in-progress`, `access-denied` */
   finishBind(): void {
-    throw new HostResultError('not-in-progress');
+    this.#host.local('finish-bind');
+    this.#host.failed('not-in-progress');
   }
 
   /**
@@ -403,13 +462,15 @@ export class TcpSocket {
    * @throws HostResultError the connect's failure (`connection-refused`, ...), `not-in-progress`
    */
   finishConnect(): [InputStream, OutputStream] {
+    const h = this.#host;
+    // The connection was made (and recorded) by start-connect: this hands out its result.
+    h.local('finish-connect');
     const st = this.#state;
     if (st.s === 'connect-failed') {
       this.#state = { s: 'closed' };
-      throw new HostResultError(st.reason);
+      return h.failed(st.reason);
     }
-    if (st.s !== 'connect-ready') throw new HostResultError('not-in-progress');
-    const h = this.#host;
+    if (st.s !== 'connect-ready') return h.failed('not-in-progress');
     const id = st.conn.id;
     const remote = st.conn.remote;
     const fail = (e: unknown): never => {
@@ -442,40 +503,58 @@ export class TcpSocket {
     const input = new InputStream(h.ctx, h.ids.receive, source, h.now, st.name, undefined, 'tcp-input-stream', target);
     const output = new OutputStream(h.ctx, h.ids.send, sink, h.now, st.name, undefined, 'tcp-output-stream', target);
     this.#state = { s: 'connected', conn: st.conn, input, output };
+    h.ok();
     return [input, output];
   }
 
-  /** Implements `start-listen`: the socket is never bound. @throws HostResultError `invalid-state` */
+  /**
+   * Implements `start-listen`: crosses the gate as `wasi:sockets/tcp-listen`; the socket is never bound.
+   * @throws HostResultError `invalid-state`, `access-denied` when refused
+   */
   startListen(): void {
-    throw new HostResultError('invalid-state');
+    const h = this.#host;
+    h.ctx.enterOrWasiError(h.ids.listen, 'access-denied');
+    h.failed('invalid-state');
   }
 
-  /** Implements `finish-listen`. @throws HostResultError `not-in-progress` */
+  /** Implements `finish-listen`. @throws HostResultError `not-in-progress`, `access-denied` */
   finishListen(): void {
-    throw new HostResultError('not-in-progress');
-  }
-
-  /** Implements `accept`: the socket never listens. @throws HostResultError `invalid-state` */
-  accept(): never {
-    throw new HostResultError('invalid-state');
+    this.#host.local('finish-listen');
+    this.#host.failed('not-in-progress');
   }
 
   /**
-   * Implements `local-address`.
+   * Implements `accept`: crosses the gate as `wasi:sockets/tcp-accept`; the socket never listens.
+   * @throws HostResultError `invalid-state`, `access-denied` when refused
+   */
+  accept(): never {
+    const h = this.#host;
+    h.ctx.enterOrWasiError(h.ids.accept, 'access-denied');
+    return h.failed('invalid-state');
+  }
+
+  /**
+   * Implements `local-address` (of the connection start-connect recorded).
    * @returns the local end of the connection
-   * @throws HostResultError `invalid-state` before the connection is made
+   * @throws HostResultError `invalid-state` before the connection is made, `access-denied` when refused
    */
   localAddress(): IpSocketAddress {
-    return socketAddressOf(this.#connection().local);
+    this.#host.local('local-address');
+    const a = socketAddressOf(this.#connection().local);
+    this.#host.ok();
+    return a;
   }
 
   /**
-   * Implements `remote-address`.
+   * Implements `remote-address` (of the connection start-connect recorded).
    * @returns the remote end of the connection
-   * @throws HostResultError `invalid-state` before the connection is made
+   * @throws HostResultError `invalid-state` before the connection is made, `access-denied` when refused
    */
   remoteAddress(): IpSocketAddress {
-    return socketAddressOf(this.#connection().remote);
+    this.#host.local('remote-address');
+    const a = socketAddressOf(this.#connection().remote);
+    this.#host.ok();
+    return a;
   }
 
   /**
@@ -505,79 +584,79 @@ export class TcpSocket {
     gate.exit(RESULT_OK);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setListenBacklogSize(_value: bigint): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-listen-backlog-size');
   }
 
-  /** @returns false (the default) */
+  /** @returns false (the default) @throws HostResultError `access-denied` when refused */
   keepAliveEnabled(): boolean {
-    return false;
+    return this.#get('keep-alive-enabled', false);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setKeepAliveEnabled(_value: boolean): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-keep-alive-enabled');
   }
 
-  /** @returns the default idle time (2 h), ns */
+  /** @returns the default idle time (2 h), ns @throws HostResultError `access-denied` when refused */
   keepAliveIdleTime(): bigint {
-    return 7200n * NS;
+    return this.#get('keep-alive-idle-time', 7200n * NS);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setKeepAliveIdleTime(_value: bigint): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-keep-alive-idle-time');
   }
 
-  /** @returns the default interval (75 s), ns */
+  /** @returns the default interval (75 s), ns @throws HostResultError `access-denied` when refused */
   keepAliveInterval(): bigint {
-    return 75n * NS;
+    return this.#get('keep-alive-interval', 75n * NS);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setKeepAliveInterval(_value: bigint): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-keep-alive-interval');
   }
 
-  /** @returns the default probe count (9) */
+  /** @returns the default probe count (9) @throws HostResultError `access-denied` when refused */
   keepAliveCount(): number {
-    return 9;
+    return this.#get('keep-alive-count', 9);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setKeepAliveCount(_value: number): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-keep-alive-count');
   }
 
-  /** @returns the default hop limit (64) */
+  /** @returns the default hop limit (64) @throws HostResultError `access-denied` when refused */
   hopLimit(): number {
-    return 64;
+    return this.#get('hop-limit', 64);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setHopLimit(_value: number): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-hop-limit');
   }
 
-  /** @returns the nominal receive buffer size (64 KiB) */
+  /** @returns the nominal receive buffer size (64 KiB) @throws HostResultError `access-denied` when refused */
   receiveBufferSize(): bigint {
-    return 65536n;
+    return this.#get('receive-buffer-size', 65536n);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setReceiveBufferSize(_value: bigint): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-receive-buffer-size');
   }
 
-  /** @returns the nominal send buffer size (64 KiB) */
+  /** @returns the nominal send buffer size (64 KiB) @throws HostResultError `access-denied` when refused */
   sendBufferSize(): bigint {
-    return 65536n;
+    return this.#get('send-buffer-size', 65536n);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setSendBufferSize(_value: bigint): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-send-buffer-size');
   }
 
   /**
@@ -600,10 +679,24 @@ export class TcpSocket {
     }
   }
 
+  /** The connection, inside a local call already entered (failed as `invalid-state` when none). */
   #connection(): NetConnection {
     const st = this.#state;
-    if (st.s !== 'connected' && st.s !== 'connect-ready') throw new HostResultError('invalid-state');
+    if (st.s !== 'connected' && st.s !== 'connect-ready') this.#host.failed('invalid-state');
     return st.conn;
+  }
+
+  /** A getter of an option: crosses the gate as `wasi:sockets/local` and answers the default. */
+  #get<T>(fn: string, value: T): T {
+    this.#host.local(fn);
+    this.#host.ok();
+    return value;
+  }
+
+  /** A setter of an option: crosses the gate as `wasi:sockets/local`; options cannot be changed. */
+  #set(fn: string): never {
+    this.#host.local(fn);
+    return this.#host.failed('not-supported');
   }
 }
 
@@ -620,9 +713,11 @@ export type Socket = TcpSocket;
 
 /**
  * `wasi:sockets/udp.udp-socket`: refused. `start-bind` crosses the gate as `wasi:sockets/udp-bind` and
- * `stream` with a remote address as `wasi:sockets/udp-send` (canonical host and port); both fail with
- * `access-denied` when refused or not granted, else `not-supported`. `subscribe` and the drop cross the gate
- * with `detail` `udp-socket`.
+ * `stream` as `wasi:sockets/udp-send` (with the remote's canonical host and port when given); both fail with
+ * `access-denied` when refused or not granted, else `not-supported`. The socket's own state (`finish-bind`,
+ * addresses, options) crosses the gate as `wasi:sockets/local` with `detail` = the function (refused:
+ * `access-denied`; `address-family` traps). `subscribe` and the drop cross the gate with `detail`
+ * `udp-socket`.
  */
 export class UdpSocket {
   readonly #host: SocketHost;
@@ -638,8 +733,14 @@ export class UdpSocket {
     this.#family = family;
   }
 
-  /** @returns the address family */
+  /**
+   * Implements `address-family`.
+   * @returns the address family
+   * @throws ForgeError with the refusal code (a trap) when the gate refuses
+   */
   addressFamily(): string {
+    this.#host.localOrTrap('address-family');
+    this.#host.ok();
     return this.#family;
   }
 
@@ -653,9 +754,10 @@ export class UdpSocket {
     this.#host.fence(this.#host.ids.udpBind, address);
   }
 
-  /** Implements `finish-bind`. @throws HostResultError `not-in-progress` */
+  /** Implements `finish-bind`. @throws HostResultError `not-in-progress`, `access-denied` */
   finishBind(): void {
-    throw new HostResultError('not-in-progress');
+    this.#host.local('finish-bind');
+    this.#host.failed('not-in-progress');
   }
 
   /**
@@ -664,48 +766,62 @@ export class UdpSocket {
    * @throws HostResultError `access-denied`, `not-supported`, `invalid-argument`
    */
   stream(remote: IpSocketAddress | undefined): never {
-    if (remote === undefined) throw new HostResultError('not-supported');
     return this.#host.fence(this.#host.ids.udpSend, remote);
   }
 
-  /** Implements `local-address`. @throws HostResultError `invalid-state` (never bound) */
+  /** Implements `local-address`. @throws HostResultError `invalid-state` (never bound), `access-denied` */
   localAddress(): never {
-    throw new HostResultError('invalid-state');
+    this.#host.local('local-address');
+    return this.#host.failed('invalid-state');
   }
 
-  /** Implements `remote-address`. @throws HostResultError `invalid-state` (never connected) */
+  /** Implements `remote-address`. @throws HostResultError `invalid-state` (never connected), `access-denied` */
   remoteAddress(): never {
-    throw new HostResultError('invalid-state');
+    this.#host.local('remote-address');
+    return this.#host.failed('invalid-state');
   }
 
-  /** @returns the default hop limit (64) */
+  /** A getter of an option: crosses the gate as `wasi:sockets/local` and answers the default. */
+  #get<T>(fn: string, value: T): T {
+    this.#host.local(fn);
+    this.#host.ok();
+    return value;
+  }
+
+  /** A setter of an option: crosses the gate as `wasi:sockets/local`; options cannot be changed. */
+  #set(fn: string): never {
+    this.#host.local(fn);
+    return this.#host.failed('not-supported');
+  }
+
+  /** @returns the default hop limit (64) @throws HostResultError `access-denied` when refused */
   unicastHopLimit(): number {
-    return 64;
+    return this.#get('unicast-hop-limit', 64);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setUnicastHopLimit(_value: number): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-unicast-hop-limit');
   }
 
-  /** @returns the nominal receive buffer size (64 KiB) */
+  /** @returns the nominal receive buffer size (64 KiB) @throws HostResultError `access-denied` when refused */
   receiveBufferSize(): bigint {
-    return 65536n;
+    return this.#get('receive-buffer-size', 65536n);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setReceiveBufferSize(_value: bigint): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-receive-buffer-size');
   }
 
-  /** @returns the nominal send buffer size (64 KiB) */
+  /** @returns the nominal send buffer size (64 KiB) @throws HostResultError `access-denied` when refused */
   sendBufferSize(): bigint {
-    return 65536n;
+    return this.#get('send-buffer-size', 65536n);
   }
 
-  /** @param _value - ignored @throws HostResultError `not-supported` */
+  /** @param _value - ignored @throws HostResultError `not-supported`, `access-denied` when refused */
   setSendBufferSize(_value: bigint): void {
-    throw new HostResultError('not-supported');
+    this.#set('set-send-buffer-size');
   }
 
   /**
@@ -725,28 +841,41 @@ export class UdpSocket {
 
 /**
  * `wasi:sockets/ip-name-lookup.resolve-address-stream`: yields the addresses of a resolved name (decided
- * and recorded by `resolve-addresses`). `subscribe` and the drop cross the gate (`wasi:io/subscribe`,
- * `wasi:io/drop`) when built with a host context.
+ * and recorded by `resolve-addresses`). When built with a host context, `resolve-next-address` crosses the
+ * gate as `wasi:sockets/local` (`detail` `resolve-next-address`; refused: `access-denied`; the answer is
+ * recomputed from the recorded lookup), `subscribe` and the drop as `wasi:io/subscribe` and `wasi:io/drop`.
  */
 export class ResolveAddressStream {
   readonly #addresses: unknown[];
   readonly #now: () => bigint;
   readonly #ctx: HostContext | undefined;
+  readonly #local: number;
 
   /**
    * @param addresses - `ip-address` values
    * @param now - monotonic clock
-   * @param ctx - the host context whose gate the bookkeeping calls cross (none: not gated)
+   * @param ctx - the host context whose gate the guest's calls cross (none: not gated)
    */
   constructor(addresses: unknown[], now: () => bigint, ctx?: HostContext) {
     this.#addresses = addresses;
     this.#now = now;
     this.#ctx = ctx;
+    this.#local = ctx === undefined ? -1 : ctx.id('wasi:sockets/local');
   }
 
-  /** @returns the next address, or undefined at the end */
+  /**
+   * Implements `resolve-next-address`.
+   * @returns the next address, or undefined at the end
+   * @throws HostResultError `access-denied` when the gate refuses
+   */
   resolveNextAddress(): unknown {
-    return this.#addresses.shift();
+    const ctx = this.#ctx;
+    if (ctx === undefined) return this.#addresses.shift();
+    ctx.gate.args.detail = 'resolve-next-address';
+    ctx.enterOrWasiError(this.#local, 'access-denied');
+    const next = this.#addresses.shift();
+    ctx.gate.exit(RESULT_OK);
+    return next;
   }
 
   /**
@@ -784,11 +913,6 @@ export function subscribeResource(ctx: HostContext, what: string, now: () => big
   return new Pollable(now, -1n, undefined, ctx, what);
 }
 
-function family(f: unknown): 'ipv4' | 'ipv6' {
-  if (f !== 'ipv4' && f !== 'ipv6') throw new HostResultError('not-supported');
-  return f;
-}
-
 /**
  * Build `wasi:sockets` (network, instance-network, tcp, tcp-create-socket, udp, udp-create-socket,
  * ip-name-lookup) for one container. `resolve-addresses` crosses the gate as `wasi:sockets/resolve` with
@@ -806,18 +930,38 @@ export function socketImports(ctx: HostContext, o: SocketHostOptions): Record<st
   return {
     'wasi:sockets/network': {
       Network,
+      // Inspecting an error crosses the gate as `wasi:io/error` (a trap when refused: no error case).
       networkErrorCode(err: unknown): string | undefined {
+        enterErrorInspection(ctx, 'network-error-code');
+        gate.exit(RESULT_OK);
         return err instanceof IoError && err.code === 'NET_FAILED' ? err.message : undefined;
       },
     },
-    'wasi:sockets/instance-network': { instanceNetwork: (): Network => network },
+    // Handing out the network and making a socket act on the guest's own state: `wasi:sockets/local`.
+    'wasi:sockets/instance-network': {
+      instanceNetwork(): Network {
+        h.localOrTrap('instance-network');
+        h.ok();
+        return network;
+      },
+    },
     'wasi:sockets/tcp': { TcpSocket },
     'wasi:sockets/udp': { UdpSocket },
     'wasi:sockets/tcp-create-socket': {
-      createTcpSocket: (f: string): TcpSocket => new TcpSocket(h, family(f)),
+      createTcpSocket(f: string): TcpSocket {
+        h.local('create-tcp-socket');
+        if (f !== 'ipv4' && f !== 'ipv6') return h.failed('not-supported');
+        h.ok();
+        return new TcpSocket(h, f);
+      },
     },
     'wasi:sockets/udp-create-socket': {
-      createUdpSocket: (f: string): UdpSocket => new UdpSocket(h, family(f)),
+      createUdpSocket(f: string): UdpSocket {
+        h.local('create-udp-socket');
+        if (f !== 'ipv4' && f !== 'ipv6') return h.failed('not-supported');
+        h.ok();
+        return new UdpSocket(h, f);
+      },
     },
     'wasi:sockets/ip-name-lookup': {
       ResolveAddressStream,

@@ -3,7 +3,7 @@ import { ForgeError } from '@forgeone/common';
 import type { DirGrant, NetGrant } from '../capabilities.js';
 import { Descriptor, DirectoryEntryStream, createComponentFilesystem } from './filesystem.js';
 import { ComponentExit, RESULT_FAILED, RESULT_OK, recordedJson, type HostContext } from './host.js';
-import { InputStream, IoError, OutputStream, Pollable, pollList, type ByteSink, type ByteSource } from './io.js';
+import { InputStream, IoError, OutputStream, Pollable, enterErrorInspection, pollList, type ByteSink, type ByteSource } from './io.js';
 import type { NetBackend } from './net.js';
 import { socketImports } from './sockets.js';
 
@@ -322,7 +322,10 @@ function filesystemImports(ctx: HostContext, o: WasiHostOptions): Record<string,
     'wasi:filesystem/types': {
       Descriptor,
       DirectoryEntryStream,
+      // Inspecting an error crosses the gate as `wasi:io/error` (a trap when refused: no error case).
       filesystemErrorCode(err: unknown): string | undefined {
+        enterErrorInspection(ctx, 'filesystem-error-code');
+        ctx.gate.exit(RESULT_OK);
         return err instanceof IoError ? err.filesystemCode : undefined;
       },
     },

@@ -114,10 +114,13 @@ describe('wasi:io bookkeeping', () => {
     expect(view(recorder.flush())).toEqual([
       ['wasi:cli/stdout', 'get-stdout', true, 0],
       ['wasi:io/check-write', 'stdout', false, -1],
+      ['wasi:io/error', 'to-debug-string', true, 0],
       ['wasi:io/drop', 'error', true, 0],
       ['wasi:io/flush', 'stdout', false, -1],
+      ['wasi:io/error', 'to-debug-string', true, 0],
       ['wasi:io/drop', 'error', true, 0],
       ['wasi:io/flush', 'stdout', false, -1],
+      ['wasi:io/error', 'to-debug-string', true, 0],
       ['wasi:io/drop', 'error', true, 0],
       ['wasi:cli/stdout', null, true, 0],
     ]);
@@ -363,17 +366,24 @@ describe('wasi:http header maps', () => {
     dispose(options);
     expect(recorder.flush().map((x) => [x.syscall, x.args.detail ?? null, x.result])).toEqual([
       ['wasi:http/fields-new', null, 0],
+      ['wasi:http/request-local', 'new-outgoing-request', 0],
+      ['wasi:http/request-local', 'headers', 0],
       ['wasi:http/fields-append', 'a', 1],
+      ['wasi:http/request-local', 'set-authority', 0],
       ['wasi:http/outgoing-request', 'GET', 0],
       ['wasi:io/subscribe', 'future-incoming-response', 0],
       ['wasi:io/drop', 'pollable:future-incoming-response', 0],
       ['wasi:http/outgoing-request', 'response', 0],
+      ['wasi:http/response-local', 'headers', 0],
       ['wasi:http/fields-has', 'x-reply', 0],
+      ['wasi:http/response-local', 'consume', 0],
+      ['wasi:http/response-local', 'stream', 0],
       ['wasi:io/drop', 'incoming-body-stream', 0],
       ['wasi:io/drop', 'incoming-body', 0],
       ['wasi:io/drop', 'incoming-response', 0],
       ['wasi:io/drop', 'future-incoming-response', 0],
       ['wasi:io/drop', 'outgoing-request', 0],
+      ['wasi:http/request-local', 'new-request-options', 0],
       ['wasi:io/drop', 'request-options', 0],
     ]);
   });
@@ -395,14 +405,18 @@ describe('sockets bookkeeping', () => {
     expect(lookup.resolveNextAddress()).toBeUndefined(); // the drop let go of the addresses
     dispose(network);
     expect(recorder.flush().map((x) => [x.syscall, x.args.detail ?? null])).toEqual([
+      ['wasi:sockets/local', 'create-tcp-socket'],
       ['wasi:io/subscribe', 'tcp-socket'],
       ['wasi:io/drop', 'pollable:tcp-socket'],
       ['wasi:io/drop', 'tcp-socket'],
+      ['wasi:sockets/local', 'create-udp-socket'],
       ['wasi:io/drop', 'udp-socket'],
+      ['wasi:sockets/local', 'instance-network'],
       ['wasi:sockets/resolve', null],
       ['wasi:io/subscribe', 'resolve-address-stream'],
       ['wasi:io/drop', 'pollable:resolve-address-stream'],
       ['wasi:io/drop', 'resolve-address-stream'],
+      ['wasi:sockets/local', 'resolve-next-address'],
       ['wasi:io/drop', 'network'],
     ]);
   });

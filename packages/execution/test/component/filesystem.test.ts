@@ -100,6 +100,8 @@ describe('wasi:filesystem over the confined layer', () => {
       { syscall: 'wasi:filesystem/stat', path: '/data', verdict: 'allow', result: 0 },
       { syscall: 'wasi:filesystem/open', path: '/data/hello.txt', verdict: 'allow', result: 0 },
       { syscall: 'wasi:filesystem/read', path: '/data/hello.txt', size: 100, verdict: 'allow', result: 0 },
+      // Handing out the stream crosses the gate too (detail = the function).
+      { syscall: 'wasi:filesystem/read', path: '/data/hello.txt', detail: 'read-via-stream', verdict: 'allow', result: 0 },
       { syscall: 'wasi:filesystem/read', path: '/data/hello.txt', size: 100, verdict: 'allow', result: 0 },
       { syscall: 'wasi:filesystem/read', path: '/data/hello.txt', size: 100, verdict: 'allow', result: 1 },
       { syscall: 'wasi:filesystem/stat', path: '/data/hello.txt', verdict: 'allow', result: 0 },
@@ -114,7 +116,10 @@ describe('wasi:filesystem over the confined layer', () => {
     w.blockingWriteAndFlush(new TextEncoder().encode('written'));
     expect(await readFile(join(host, 'out', 'new.txt'), 'utf8')).toBe('written');
     expect(err(() => root.openAt({}, 'hello.txt', {}, { read: true }).write(new Uint8Array([1]), 0n))).toBe('access');
-    expect(err(() => root.openAt({}, 'hello.txt', {}, { read: true }).writeViaStream(0n))).toBe('read-only');
+    // The policy decides first (as for write): refused there, the stream is `access`; allowed, a descriptor
+    // opened read-only is `read-only`.
+    expect(err(() => root.openAt({}, 'hello.txt', {}, { read: true }).writeViaStream(0n))).toBe('access');
+    expect(err(() => root.openAt({}, 'out/new.txt', {}, { read: true }).writeViaStream(0n))).toBe('read-only');
     root.createDirectoryAt('out/sub');
     expect(err(() => root.createDirectoryAt('made-here'))).toBe('access');
     const records = flush();

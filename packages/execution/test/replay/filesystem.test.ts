@@ -182,6 +182,11 @@ describe('replayComponent of a component that used a preopen', () => {
       'wasi:filesystem/write',
       'wasi:filesystem/read',
       'wasi:filesystem/readdir',
+      // read-directory-entry: three entries, then the end
+      'wasi:filesystem/readdir',
+      'wasi:filesystem/readdir',
+      'wasi:filesystem/readdir',
+      'wasi:filesystem/readdir',
       'wasi:filesystem/stat',
     ]);
     const report = await replayComponent({ records, component: bytes, preopens: ['/data'] });
