@@ -404,6 +404,18 @@ interface Program {
   readonly overlay: Decision | null;
 }
 
+// One rule's syscall patterns as one test: exact names in a set, globs as compiled matchers.
+function patternSet(patterns: readonly string[]): (name: string) => boolean {
+  const exact = new Set<string>();
+  const globs: ((name: string) => boolean)[] = [];
+  for (const p of patterns) {
+    if (p.includes('*')) globs.push(syscallPatternMatcher(p));
+    else exact.add(p);
+  }
+  if (globs.length === 0) return (name) => exact.has(name);
+  return (name) => exact.has(name) || globs.some((g) => g(name));
+}
+
 function specificity(rule: CRule, name: string): [number, number, number] {
   let exact = 0;
   let literal = -1;
@@ -483,10 +495,10 @@ export function compilePolicy(policy: Policy, target: CompileTarget, options: Co
     tokens[r.bucket] = carried === undefined ? r.capacity : Math.min(r.capacity, carried.tokens);
     if (carried !== undefined) last[r.bucket] = carried.last;
   }
-  const matchers = all.map((r) => r.rule.syscalls.map(syscallPatternMatcher));
+  const matchers = all.map((r) => patternSet(r.rule.syscalls));
 
   const programs: Program[] = syscalls.names().map((name) => {
-    const candidates = all.filter((_, i) => matchers[i]!.some((m) => m(name)));
+    const candidates = all.filter((_, i) => matchers[i]!(name));
     const live = candidates.filter((r) => r.staticFailure === undefined);
     const spec = live.map((r) => specificity(r, name));
     const order = live.map((_, i) => i);

@@ -26,10 +26,21 @@ export interface ParsedPolicy {
  * @returns a function testing a name
  */
 export function syscallPatternMatcher(pattern: string): (name: string) => boolean {
-  if (!pattern.includes('*')) return (name) => name === pattern;
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return (name) => re.test(name);
+  // Compiling a policy asks for the same patterns again and again (per syscall, per rule): keep them.
+  let m = matcherCache.get(pattern);
+  if (m === undefined) {
+    if (!pattern.includes('*')) m = (name) => name === pattern;
+    else {
+      const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+      m = (name) => re.test(name);
+    }
+    if (matcherCache.size >= 4096) matcherCache.clear();
+    matcherCache.set(pattern, m);
+  }
+  return m;
 }
+
+const matcherCache = new Map<string, (name: string) => boolean>();
 
 /**
  * Node order (docs/policy.md §2): topological order of the edge graph by Kahn's algorithm, ties broken by
