@@ -274,7 +274,7 @@ class GateContext implements CallContext {
  */
 export class Gate {
   /** The canonical arguments of the call being made; reset by `exit`. */
-  readonly args: CallArgsView = { path: undefined, host: undefined, port: undefined, size: undefined, detail: undefined };
+  readonly args: CallArgsView;
   /** The control array (shared memory). */
   readonly control: Int32Array;
   /** The interned syscalls. */
@@ -316,6 +316,8 @@ export class Gate {
     const origin = performance.timeOrigin;
     this.#now = options.now ?? (() => origin + performance.now());
     this.#ctx = new GateContext(options.anomaly, options.syscalls.size);
+    // The arguments the caller writes are the context the policy reads: nothing is copied per call.
+    this.args = this.#ctx;
     const startSeq = options.startSeq ?? 0;
     if (!Number.isSafeInteger(startSeq) || startSeq < 0) throw new RangeError(`startSeq must be a non-negative integer, got ${startSeq}`);
     this.#seq = startSeq;
@@ -348,14 +350,8 @@ export class Gate {
     if (control[CONTROL_STATE] !== ContainerState.Running && !this.#held()) return false;
     control[CONTROL_IN_CALL] = syscallId;
     const ctx = this.#ctx;
-    const a = this.args;
     if (syscallId >= ctx.counts.length) ctx.grow(syscallId);
     ctx.begin(syscallId, now);
-    ctx.path = a.path;
-    ctx.host = a.host;
-    ctx.port = a.port;
-    ctx.size = a.size;
-    ctx.detail = a.detail;
     ctx.denied = this.#denied;
     const policy = this.#policy;
     const decision = policy.decide(syscallId, ctx);
