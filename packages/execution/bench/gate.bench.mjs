@@ -5,10 +5,9 @@
 // one without arguments, one with a string argument (copied out of guest memory and recorded).
 // Reported as ns per call and the ratio gated / raw. Goals (issue 4): ≤ 1.5× without arguments,
 // ≤ 1.25× with a string argument.
-import { KNOWN_SYSCALLS, SyscallTable, createIdentity, trustVector } from '@forgeone/common';
-import { compilePolicy, parsePolicy } from '@forgeone/trust';
 import wabtInit from 'wabt';
 import { Gate, RingRecorder, createCoarseClock } from '../dist/index.js';
+import { loopPolicy } from './loop-guests.mjs';
 
 const quick = process.argv.includes('--quick');
 const N = quick ? 200_000 : 2_000_000;
@@ -30,22 +29,8 @@ const wat = `(module
     (local.get $acc)))`;
 const module = new WebAssembly.Module(wabt.parseWat('bench.wat', wat).toBinary({}).buffer);
 
-const { policy } = parsePolicy(`
-apiVersion: forgeone.policy/v1
-name: bench
-version: 1
-defaultAction: deny
-root: base
-nodes:
-  base:
-    rules:
-      - { id: time, action: allow, syscalls: ["forgeone:time/now"] }
-      - { id: log, action: allow, syscalls: ["forgeone:log/write"] }
-      - { id: no-fs, action: deny, syscalls: ["wasi:filesystem/*"] }
-`);
-const syscalls = new SyscallTable(KNOWN_SYSCALLS);
-const identity = createIdentity({ subject: 'plugin:bench', trust: trustVector('Verified') });
-const program = compilePolicy(policy, { identity, syscalls });
+// The same policy as the component and recording benches (bench/loop-guests.mjs).
+const { syscalls, gatePolicy } = loopPolicy();
 
 function instantiate(imports) {
   const instance = new WebAssembly.Instance(module, { env: imports });
@@ -66,7 +51,7 @@ rawMem = raw.exports.memory;
 let blocks = 0;
 const recorder = new RingRecorder({ onBlock: () => blocks++ });
 const clock = createCoarseClock();
-const gate = new Gate({ syscalls, policy: { mode: 'enforce', decide: (id, ctx) => program.decide(id, ctx) }, recorder, now: clock.now });
+const gate = new Gate({ syscalls, policy: gatePolicy, recorder, now: clock.now });
 const TIME = syscalls.id('forgeone:time/now');
 const LOG = syscalls.id('forgeone:log/write');
 let gatedMem;
