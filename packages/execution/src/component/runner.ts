@@ -181,8 +181,83 @@ export async function runComponentContainer(env: RunnerEnv): Promise<unknown> {
     loaded = await transpileComponent(data.bytes, { ...cacheDir, prepareCoreModule: memoryLimitHook(env.maxMemoryPages) });
   }
 
-  const caps: Capabilities = data.capabilities ?? {};
-  const capProgram = compilePolicy(capabilityPolicy(caps), { identity: createIdentity(data.identity ?? { subject: 'capabilities' }), syscalls: env.syscalls });
+  const session = startComponentSession(env, loaded, {
+    ...(data.capabilities === undefined ? {} : { capabilities: data.capabilities }),
+    ...(data.identity === undefined ? {} : { identity: data.identity }),
+    ...(data.hostIdentity === undefined ? {} : { hostIdentity: data.hostIdentity }),
+    ...(data.info === undefined ? {} : { info: data.info }),
+    ...(data.stdin === undefined ? {} : { stdin: typeof data.stdin === 'string' ? new TextEncoder().encode(data.stdin) : data.stdin }),
+    ...(data.onMemoryExceeded === 'continue' ? { keepGoingOverMemory: true } : {}),
+  });
+  const { call, dispose } = session;
+
+  const exportName = data.export ?? defaultExport(loaded.exports);
+  if (data.serve === true) {
+    return env.serve({
+      call: (name, input) => call(name === '' ? exportName : name, input),
+      close: () => {
+        dispose();
+        return null;
+      },
+    });
+  }
+  try {
+    return call(exportName, data.input ?? '');
+  } finally {
+    dispose();
+  }
+}
+
+/** Options of {@link startComponentSession}. */
+export interface ComponentSessionOptions {
+  /** What the guest may use; nothing else is granted. */
+  readonly capabilities?: Capabilities;
+  /** The identity the capability policy is compiled for; default subject `capabilities`. */
+  readonly identity?: IdentityInit;
+  /** The answer of `forgeone:host/identity.get`. */
+  readonly hostIdentity?: ComponentIdentity;
+  /** The answer of `forgeone:host/info.get`. */
+  readonly info?: ComponentInfo;
+  /** The guest's stdin. */
+  readonly stdin?: Uint8Array;
+  /** Keep the instance usable after a refused `memory.grow` the guest survived (default: it fails). */
+  readonly keepGoingOverMemory?: boolean;
+  /** Called with each core instance as it is created. */
+  readonly onCoreInstance?: (instance: WebAssembly.Instance) => void;
+  /** Run after instantiation, before any call, under the same error handling (a snapshot restore). */
+  readonly afterInstantiate?: () => void;
+}
+
+/** A component instantiated for a sandboxed container, answering calls ({@link startComponentSession}). */
+export interface ComponentSession {
+  /**
+   * Call an export under the CPU watchdog, with memory accounting.
+   * @param name - the export
+   * @param input - the input string
+   * @returns the outcome
+   * @throws ForgeError as the runner documents; `CONTAINER_FAILED` after an earlier failure
+   */
+  readonly call: (name: string, input: unknown) => RunOutcome;
+  /** The failure that ended the instance, or null while it is usable. */
+  readonly failed: () => ForgeError | null;
+  /** Release the host resources of the imports. */
+  readonly dispose: () => void;
+}
+
+/**
+ * What the component runners share: the gate deciding with the kernel's policy intersected with the
+ * capability policy, the import object (bridge services, the container's output sinks, the capabilities'
+ * grants), instantiation and every call under the CPU watchdog, and the memory accounting (a refused
+ * `memory.grow` ends the instance with `SANDBOX_MEMORY_EXCEEDED`).
+ * @param env - the runner environment
+ * @param loaded - the transpiled component
+ * @param options - capabilities, identities, stdin, hooks
+ * @returns the session
+ * @throws ForgeError when instantiation (or `afterInstantiate`) fails: `SANDBOX_MEMORY_EXCEEDED`, `WASM_TRAP`, ...
+ */
+export function startComponentSession(env: RunnerEnv, loaded: LoadedComponent, options: ComponentSessionOptions = {}): ComponentSession {
+  const caps: Capabilities = options.capabilities ?? {};
+  const capProgram = compilePolicy(capabilityPolicy(caps), { identity: createIdentity(options.identity ?? { subject: 'capabilities' }), syscalls: env.syscalls });
   const policy: GatePolicy = env.kernelPolicy ? intersectPolicies(env.policy, capProgram) : { mode: 'enforce', decide: (id, ctx) => capProgram.decide(id, ctx) };
   const gate = env.createGate({ policy });
 
@@ -191,13 +266,13 @@ export async function runComponentContainer(env: RunnerEnv): Promise<unknown> {
     services: bridgeServices(env.bridge),
     stdout: (b) => void env.stdout.write(b),
     stderr: (b) => void env.stderr.write(b),
-    ...(data.stdin === undefined ? {} : { stdin: typeof data.stdin === 'string' ? new TextEncoder().encode(data.stdin) : data.stdin }),
+    ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
     ...(caps.args === undefined ? {} : { args: caps.args }),
     ...(caps.env === undefined ? {} : { env: caps.env }),
     ...(caps.dirs === undefined ? {} : { preopens: caps.dirs }),
     ...(caps.net === undefined ? {} : { network: caps.net }),
-    ...(data.hostIdentity === undefined ? {} : { identity: data.hostIdentity }),
-    ...(data.info === undefined ? {} : { info: data.info }),
+    ...(options.hostIdentity === undefined ? {} : { identity: options.hostIdentity }),
+    ...(options.info === undefined ? {} : { info: options.info }),
   });
 
   const cores: WebAssembly.Instance[] = [];
@@ -219,7 +294,15 @@ export async function runComponentContainer(env: RunnerEnv): Promise<unknown> {
 
   let instance: ComponentInstance;
   try {
-    instance = env.guest(() => instantiateComponent(loaded, imports, { onCoreInstance: (i) => cores.push(i) }));
+    instance = env.guest(() =>
+      instantiateComponent(loaded, imports, {
+        onCoreInstance: (i) => {
+          cores.push(i);
+          options.onCoreInstance?.(i);
+        },
+      }),
+    );
+    options.afterInstantiate?.();
   } catch (e) {
     disposeComponentImports(imports);
     const requested = exceeded();
@@ -236,7 +319,7 @@ export async function runComponentContainer(env: RunnerEnv): Promise<unknown> {
     try {
       const out = env.guest(() => instance.call({ export: name, input }));
       const requested = exceeded();
-      if (requested > 0 && data.onMemoryExceeded !== 'continue') {
+      if (requested > 0 && options.keepGoingOverMemory !== true) {
         dead = memoryError(requested, undefined, `the guest ran out of memory (it answered ${out.ok ? 'ok' : 'with an error'})`);
         throw dead;
       }
@@ -251,22 +334,7 @@ export async function runComponentContainer(env: RunnerEnv): Promise<unknown> {
       report();
     }
   };
-
-  const exportName = data.export ?? defaultExport(loaded.exports);
-  if (data.serve === true) {
-    return env.serve({
-      call: (name, input) => call(name === '' ? exportName : name, input),
-      close: () => {
-        disposeComponentImports(imports);
-        return null;
-      },
-    });
-  }
-  try {
-    return call(exportName, data.input ?? '');
-  } finally {
-    disposeComponentImports(imports);
-  }
+  return { call, failed: () => dead, dispose: () => disposeComponentImports(imports) };
 }
 
 /** The `builtin:component` runner module (register it in the worker: `startSandboxWorker({ 'builtin:component': componentRunner })`). */
