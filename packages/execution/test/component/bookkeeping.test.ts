@@ -8,7 +8,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PLUMBING_SYSCALLS, capabilityPolicy, type Capabilities } from '../../src/capabilities.js';
 import {
   DISPOSE,
-  HostResultError,
   IoError,
   MAX_WRITE,
   buildComponentImports,
@@ -23,30 +22,9 @@ import {
 } from '../../src/component/index.js';
 import { Gate, RingRecorder, decodeBlock, type CallRecord } from '../../src/gate/index.js';
 import { ReplayGate, replayComponent, replayHost } from '../../src/replay/index.js';
-import { allowAllExcept, buildGuest, policyGate } from './helpers.js';
+import { allowAllExcept, buildGuest, payload, policyGate, thrown, trapCode } from './helpers.js';
 
 const enc = new TextEncoder();
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
-function payload(fn: () => unknown): unknown {
-  const e = thrown(fn);
-  if (e instanceof HostResultError) return e.payload;
-  throw e;
-}
-
-function trapCode(fn: () => unknown): string {
-  const e = thrown(fn);
-  if (!isForgeError(e)) throw new Error(`expected a ForgeError, got ${String(e)}`);
-  return e.code;
-}
 
 function dispose(resource: unknown): void {
   (resource as Record<symbol, () => void>)[DISPOSE]!();

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { KNOWN_SYSCALLS, SyscallTable, createIdentity, trustVector } from '@forgeone/common';
+import { KNOWN_SYSCALLS, SyscallTable, createIdentity, isForgeError, trustVector } from '@forgeone/common';
 import { compilePolicy, parsePolicy } from '@forgeone/trust';
+import { HostResultError } from '../../src/component/host.js';
 import { Gate, RingRecorder, decodeBlock, type CallRecord } from '../../src/gate/index.js';
 
 const run = promisify(execFile);
@@ -85,4 +86,40 @@ nodes:
     rules:
 ${rules.join('\n')}
 `;
+}
+
+/**
+ * What a call threw.
+ * @param fn - the call
+ * @returns the thrown value
+ */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a throw');
+}
+
+/**
+ * The error value (`HostResultError.payload`) a host function returned to the guest.
+ * @param fn - the call
+ * @returns the payload
+ */
+export function payload(fn: () => unknown): unknown {
+  const e = thrown(fn);
+  if (e instanceof HostResultError) return e.payload;
+  throw e;
+}
+
+/**
+ * The ForgeError code of a call that trapped.
+ * @param fn - the call
+ * @returns the code
+ */
+export function trapCode(fn: () => unknown): string {
+  const e = thrown(fn);
+  if (!isForgeError(e)) throw new Error(`expected a ForgeError, got ${String(e)}`);
+  return e.code;
 }

@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KNOWN_SYSCALLS, SyscallTable, createIdentity, isForgeError } from '@forgeone/common';
+import { KNOWN_SYSCALLS, SyscallTable, createIdentity } from '@forgeone/common';
 import { compilePolicy } from '@forgeone/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PLUMBING_SYSCALLS, capabilityPolicy, type Capabilities } from '../../src/capabilities.js';
@@ -25,31 +25,10 @@ import {
 } from '../../src/component/index.js';
 import { Gate, RingRecorder, decodeBlock, type CallRecord } from '../../src/gate/index.js';
 import { ReplayGate, replayHost } from '../../src/replay/index.js';
-import { allowAllExcept, policyGate } from './helpers.js';
+import { allowAllExcept, payload, policyGate, trapCode } from './helpers.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
-function payload(fn: () => unknown): unknown {
-  const e = thrown(fn);
-  if (e instanceof HostResultError) return e.payload;
-  throw e;
-}
-
-function trapCode(fn: () => unknown): string {
-  const e = thrown(fn);
-  if (!isForgeError(e)) throw new Error(`expected a ForgeError, got ${String(e)}`);
-  return e.code;
-}
 
 const dispose = (resource: unknown): void => (resource as Record<symbol, () => void>)[DISPOSE]!();
 type Fn = (...a: never[]) => unknown;

@@ -23,7 +23,7 @@ import {
 import { capabilityPolicy } from '../../src/capabilities.js';
 import type { CallRecord } from '../../src/gate/index.js';
 import { ReplayGate, replayHost, replayNet } from '../../src/replay/index.js';
-import { allowAllExcept, policyGate } from './helpers.js';
+import { allowAllExcept, payload, policyGate } from './helpers.js';
 
 // Echoes what it gets; on "bye" answers "later" and closes its end.
 const ECHO = `
@@ -63,16 +63,6 @@ async function closedPort(): Promise<number> {
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const v4 = (p: number, a: [number, number, number, number] = [127, 0, 0, 1]): IpSocketAddress => ({ tag: 'ipv4', val: { port: p, address: a } });
-
-function payload(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof HostResultError) return e.payload;
-    throw e;
-  }
-  throw new Error('expected an error result');
-}
 
 type Fn = (...a: unknown[]) => unknown;
 const fn = (imports: ComponentImports, iface: string, name: string): Fn => imports[iface]![name] as Fn;

@@ -1,7 +1,6 @@
 import { ForgeError, KNOWN_SYSCALLS, SyscallTable, isForgeError } from '@forgeone/common';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  HostResultError,
   buildComponentImports,
   createMemoryServices,
   instantiateComponent,
@@ -13,7 +12,7 @@ import {
   type Socket,
 } from '../../src/component/index.js';
 import { Gate } from '../../src/gate/index.js';
-import { allowAllExcept, buildGuest, policyGate, watComponent } from './helpers.js';
+import { allowAllExcept, buildGuest, payload, policyGate, thrown, watComponent } from './helpers.js';
 
 // The same plugin guest, componentized with the engine's WASI features on (stdio, random, clocks, http).
 let loaded: LoadedComponent;
@@ -23,21 +22,6 @@ beforeAll(async () => {
 }, 300_000);
 
 const dec = new TextDecoder();
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
-function payload(fn: () => unknown): unknown {
-  const e = thrown(fn);
-  if (e instanceof HostResultError) return e.payload;
-  throw e;
-}
 
 describe('a componentize-js 0.17 guest with WASI features', () => {
   it('imports exactly these interfaces (all linked: wasi:http is a deny interface)', () => {
