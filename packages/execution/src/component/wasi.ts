@@ -129,6 +129,14 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
   const fs = filesystemImports(ctx, o);
   const sockets = socketImports(ctx, { network: o.network, monotonicNs: o.monotonicNs, onDispose: o.onDispose, net: o.net });
 
+  // Handing out a stream crosses the gate under the stream's syscall (`detail` = the function), as each
+  // read and write does; refused, it traps (the function has no error case).
+  const handOut = <T>(id: number, detail: string, value: T): T => {
+    gate.args.detail = detail;
+    ctx.enterOrTrap(id);
+    gate.exit(RESULT_OK);
+    return value;
+  };
   return {
     'wasi:cli/environment': {
       // The environment may hold secrets: the record keeps its SHA3-256 (a replay must be given the same
@@ -167,32 +175,9 @@ export function wasiImports(ctx: HostContext, o: WasiHostOptions): Record<string
         throw new ComponentExit(code);
       },
     },
-    // Handing out a stream crosses the gate under the stream's syscall (`detail` = the function), as each
-    // read and write does; refused, it traps (the function has no error case).
-    'wasi:cli/stdin': {
-      getStdin(): InputStream {
-        gate.args.detail = 'get-stdin';
-        ctx.enterOrTrap(ID.stdin);
-        gate.exit(RESULT_OK);
-        return stdin;
-      },
-    },
-    'wasi:cli/stdout': {
-      getStdout(): OutputStream {
-        gate.args.detail = 'get-stdout';
-        ctx.enterOrTrap(ID.stdout);
-        gate.exit(RESULT_OK);
-        return stdout;
-      },
-    },
-    'wasi:cli/stderr': {
-      getStderr(): OutputStream {
-        gate.args.detail = 'get-stderr';
-        ctx.enterOrTrap(ID.stderr);
-        gate.exit(RESULT_OK);
-        return stderr;
-      },
-    },
+    'wasi:cli/stdin': { getStdin: (): InputStream => handOut(ID.stdin, 'get-stdin', stdin) },
+    'wasi:cli/stdout': { getStdout: (): OutputStream => handOut(ID.stdout, 'get-stdout', stdout) },
+    'wasi:cli/stderr': { getStderr: (): OutputStream => handOut(ID.stderr, 'get-stderr', stderr) },
     'wasi:cli/terminal-input': { TerminalInput },
     'wasi:cli/terminal-output': { TerminalOutput },
     'wasi:cli/terminal-stdin': { getTerminalStdin: (): undefined => noTerminal(ctx, ID.terminal, 'stdin') },
