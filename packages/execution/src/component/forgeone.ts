@@ -1,6 +1,7 @@
 import { ForgeError, isForgeError } from '@forgeone/common';
 import { canonicalHost } from '../gate/canonical.js';
 import { HostResultError, RESULT_OK, recordedJson, utf8Length, type HostContext, type HostErrorPayload } from './host.js';
+import { GuestMemory, withLowering } from './lower.js';
 import type { HostHttpResponse, HostServices, LogLevel } from './services.js';
 
 /** `identity-info` of `forgeone:host/identity`. */
@@ -50,6 +51,8 @@ const ABSENT = new Uint8Array([0]);
 const TRUE = new Uint8Array([1]);
 const FALSE = new Uint8Array([0]);
 const encoder = new TextEncoder();
+/** The `level` enum of `forgeone:host/log` by discriminant. */
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 function invalid(message: string): HostResultError {
   return new HostResultError({ code: 'INVALID_ARGUMENT', message } satisfies HostErrorPayload);
@@ -141,25 +144,59 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
     if (path === null) ctx.serviceFailed(new ForgeError('INVALID_ARGUMENT', `${JSON.stringify(key.slice(0, 64))} is not a key: keys are relative names of non-empty /-separated segments, none of them . or .., without control characters or backslashes`));
   };
 
+  // The bodies shared by the JS-level and the core-level forms of the hot calls.
+  const logWrite = (level: LogLevel, message: string, size: number): void => {
+    if (size > o.maxLogBytes) throw new HostResultError({ code: 'LIMIT_EXCEEDED', message: `a log message may hold at most ${o.maxLogBytes} bytes` } satisfies HostErrorPayload);
+    gate.args.detail = level;
+    gate.args.size = size;
+    ctx.enterOrHostError(LOG);
+    try {
+      services.log(level, message);
+    } catch (cause) {
+      ctx.serviceFailed(cause);
+    }
+    gate.exit(RESULT_OK);
+  };
+  // Milliseconds since the epoch, recorded as a little-endian u64.
+  const timeNow = (): number => {
+    ctx.enterOrHostError(TIME);
+    const ms = Math.floor(o.nowMs());
+    timeView.setUint32(0, ms >>> 0, true);
+    timeView.setUint32(4, Math.floor(ms / 0x1_0000_0000), true);
+    gate.exit(RESULT_OK, timeBytes);
+    return ms;
+  };
+
   return {
     'forgeone:host/types': {},
     'forgeone:host/log': {
-      write(level: string, message: string): void {
-        // jco lifts the enum to one of these constants (an invalid discriminant traps before this point);
-        // the check is for callers that are not a transpiled component.
-        if (level !== 'info' && level !== 'debug' && level !== 'warn' && level !== 'error') throw invalid(`unknown log level ${JSON.stringify(level)}`);
-        const size = utf8Length(message);
-        if (size > o.maxLogBytes) throw new HostResultError({ code: 'LIMIT_EXCEEDED', message: `a log message may hold at most ${o.maxLogBytes} bytes` } satisfies HostErrorPayload);
-        gate.args.detail = level;
-        gate.args.size = size;
-        ctx.enterOrHostError(LOG);
-        try {
-          services.log(level as LogLevel, message);
-        } catch (cause) {
-          ctx.serviceFailed(cause);
-        }
-        gate.exit(RESULT_OK);
-      },
+      write: withLowering(
+        (level: string, message: string): void => {
+          // jco lifts the enum to one of these constants (an invalid discriminant traps before this point);
+          // the check is for callers that are not a transpiled component.
+          if (level !== 'info' && level !== 'debug' && level !== 'warn' && level !== 'error') throw invalid(`unknown log level ${JSON.stringify(level)}`);
+          logWrite(level, message, utf8Length(message));
+        },
+        // Core level (jco's hybrid bindings): the level is the enum's index, the message is copied out of
+        // guest memory once, and its size is its length in bytes — no lifting, no recount.
+        (options) => {
+          const mem = new GuestMemory(options);
+          return (level: number, ptr: number, len: number, retptr: number): void => {
+            const name = LEVELS[level];
+            if (name === undefined) throw new TypeError('invalid discriminant specified for Level');
+            const message = mem.string(ptr, len);
+            try {
+              logWrite(name, message, mem.utf16 ? utf8Length(message) : len >>> 0);
+            } catch (cause) {
+              mem.failed(cause, retptr, 4);
+              return;
+            }
+            const at = retptr >>> 0;
+            mem.check(at, 1);
+            mem.u8[at] = 0;
+          };
+        },
+      ),
     },
     'forgeone:host/kv': {
       get(key: string): Uint8Array | undefined {
@@ -268,13 +305,28 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
       },
     },
     'forgeone:host/time': {
-      now(): bigint {
-        ctx.enterOrHostError(TIME);
-        const ms = BigInt(Math.floor(o.nowMs()));
-        timeView.setBigUint64(0, ms, true);
-        gate.exit(RESULT_OK, timeBytes);
-        return ms;
-      },
+      now: withLowering(
+        (): bigint => BigInt(timeNow()),
+        // Core level: the u64 is written as two 32-bit halves (no BigInt on the way).
+        (options) => {
+          const mem = new GuestMemory(options);
+          return (retptr: number): void => {
+            let ms: number;
+            try {
+              ms = timeNow();
+            } catch (cause) {
+              mem.failed(cause, retptr, 8);
+              return;
+            }
+            const at = retptr >>> 0;
+            mem.check(at, 16);
+            const v = mem.view;
+            v.setUint8(at, 0);
+            v.setUint32(at + 8, ms >>> 0, true);
+            v.setUint32(at + 12, Math.floor(ms / 0x1_0000_0000), true);
+          };
+        },
+      ),
     },
   };
 }

@@ -18,3 +18,4 @@ export * from './run.js';
 export * from './handlers.js';
 export * from './runner.js';
 export * from './net.js';
+export * from './lower.js';

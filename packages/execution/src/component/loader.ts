@@ -101,7 +101,8 @@ export interface ComponentCacheStats {
 
 const NO_HOOK = {};
 const MANIFEST = 'manifest.json';
-const CACHE_FORMAT = 'forgeone-component-cache/1';
+// 2: transpiled with jco's hybrid import bindings (see runJco).
+const CACHE_FORMAT = 'forgeone-component-cache/2';
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
@@ -335,6 +336,10 @@ async function runJco(bytes: Uint8Array): Promise<JcoOutput> {
       base64Cutoff: 0,
       nodejsCompat: false,
       tracing: false,
+      // Hybrid: an import whose function carries Symbol.for('cabiLower') is linked at the core level (the
+      // host reads arguments from guest memory itself; see component/lower.ts); every other import goes
+      // through jco's generated JS trampoline.
+      importBindings: 'hybrid',
     });
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
