@@ -1,6 +1,6 @@
 import type { SyscallTable } from '@forgeone/common';
 import type { Decision } from '@forgeone/trust';
-import { VERDICTS, type CallArgsView, type CallRecorder, type RecordedVerdict } from './gate.js';
+import { RECORD_FIELDS, RING_PENDING, RING_USED, VERDICTS, type CallArgsView, type CallRecorder, type RecordCursor, type RecordedVerdict } from './gate.js';
 
 /** One recorded call, materialised from the ring (off the hot path). */
 export interface CallRecord {
@@ -26,26 +26,62 @@ export interface CallRecord {
   readonly resultBytes: Uint8Array | null;
 }
 
-/** Fields of one call in {@link RawBlock.fields}, in this order (a stride of {@link RECORD_FIELDS} numbers). */
+/**
+ * Fields of one call in {@link RawBlock.fields}, in this order (a stride of {@link RECORD_FIELDS} numbers).
+ * Only the fields a call has are written: the flags in {@link RecordField.Head} say which of the optional
+ * ones are valid (a record written inline by the gate costs one store per field, so absent ones cost none).
+ */
 export const RecordField = Object.freeze({
   Seq: 0,
-  Syscall: 1,
-  Verdict: 2,
-  Allowed: 3,
-  Result: 4,
-  Start: 5,
-  Duration: 6,
-  ArgOffset: 7,
-  ResultOffset: 8,
-  ResultLength: 9,
-  /** The `port` argument, NaN when the call had none. */
-  Port: 10,
-  /** The `size` argument, NaN when the call had none. */
-  Size: 11,
+  /**
+   * `syscall id × 256 + verdict × 32 + allowed × 16 + flags` ({@link RecordFlag}); read it with
+   * {@link unpackRecordHead}.
+   */
+  Head: 1,
+  Result: 2,
+  Start: 3,
+  Duration: 4,
+  /** Where the call's string arguments start in the arena (with {@link RecordFlag.Args}). */
+  ArgOffset: 5,
+  /**
+   * Bytes of the call's string arguments (with {@link RecordFlag.Args}). A call whose only string argument
+   * repeats the previous call's `detail` points at that call's bytes instead of a copy.
+   */
+  ArgLength: 6,
+  /** Where the result bytes start (with {@link RecordFlag.Result}); -2 when they were dropped (too large). */
+  ResultOffset: 7,
+  /** Their length (with {@link RecordFlag.Result}). */
+  ResultLength: 8,
+  /** The `port` argument (with {@link RecordFlag.Port}). */
+  Port: 9,
+  /** The `size` argument (with {@link RecordFlag.Size}). */
+  Size: 10,
 } as const);
 
-/** Numbers per call in {@link RawBlock.fields}. */
-export const RECORD_FIELDS = 12;
+/** Which optional fields of a record are valid (the low four bits of {@link RecordField.Head}). */
+export const RecordFlag = Object.freeze({
+  /** The call had a `port`. */
+  Port: 1,
+  /** The call had a `size`. */
+  Size: 2,
+  /** The call has result bytes (or dropped ones). */
+  Result: 4,
+  /** The call had string arguments. */
+  Args: 8,
+} as const);
+
+/**
+ * Split {@link RecordField.Head}.
+ * @param head - the field's value
+ * @returns syscall id, verdict index, whether the call was performed, and the flags
+ */
+export function unpackRecordHead(head: number): { syscall: number; verdict: number; allowed: boolean; flags: number } {
+  const low = head % 256;
+  return { syscall: (head - low) / 256, verdict: low >> 5, allowed: (low & 16) !== 0, flags: low & 15 };
+}
+
+/** Numbers per call in {@link RawBlock.fields} (defined with the gate, which writes records inline too). */
+export { RECORD_FIELDS };
 
 /**
  * A block of recorded calls as {@link RingRecorder} hands it over every `blockSize` calls: one Float64Array
@@ -62,7 +98,7 @@ export interface RawBlock {
   readonly rules: readonly (string | null)[];
   /**
    * String argument and result bytes; a call's string arguments (each a tag byte, a little-endian u32 length and
-   * the UTF-8 bytes) run from its argument offset to its result offset (or the next call's argument offset).
+   * the UTF-8 bytes) are the argument length bytes from its argument offset.
    */
   readonly arena: Uint8Array;
   /**
@@ -141,8 +177,8 @@ export interface SharedRing {
   readonly head: Int32Array;
 }
 
-const HEAD_PENDING = 0;
-const HEAD_USED = 1;
+const HEAD_PENDING = RING_PENDING;
+const HEAD_USED = RING_USED;
 const HEAD_CURRENT = 2;
 const HEAD_SLOTS = 3;
 const HEAD_DRAIN = 4;
@@ -300,8 +336,9 @@ function concatBlocks(parts: readonly RawBlock[]): RawBlock {
     // Offsets into the arena move by the bytes of the blocks before.
     for (let i = 0; i < p.count; i++) {
       const base = (n + i) * RECORD_FIELDS;
-      fields[base + RecordField.ArgOffset] = fields[base + RecordField.ArgOffset]! + at;
-      if (fields[base + RecordField.ResultOffset]! >= 0) fields[base + RecordField.ResultOffset] = fields[base + RecordField.ResultOffset]! + at;
+      const flags = fields[base + RecordField.Head]! % 256;
+      if ((flags & RecordFlag.Args) !== 0) fields[base + RecordField.ArgOffset] = fields[base + RecordField.ArgOffset]! + at;
+      if ((flags & RecordFlag.Result) !== 0 && fields[base + RecordField.ResultOffset]! >= 0) fields[base + RecordField.ResultOffset] = fields[base + RecordField.ResultOffset]! + at;
     }
     arena.set(p.arena, at);
     if (p.ruleIds !== undefined) ruleIds.set(p.ruleIds.subarray(0, p.count), n);
@@ -330,13 +367,14 @@ export function decodeBlock(block: RawBlock, syscalls: SyscallTable): CallRecord
   for (let i = 0; i < block.count; i++) {
     const base = i * RECORD_FIELDS;
     const args: { path?: string; host?: string; port?: number; size?: number; detail?: string } = {};
-    const port = f[base + RecordField.Port]!;
-    const size = f[base + RecordField.Size]!;
-    if (port === port) args.port = port;
-    if (size === size) args.size = size;
-    let at = f[base + RecordField.ArgOffset]!;
-    const resOff = f[base + RecordField.ResultOffset]!;
-    const end = resOff >= 0 ? resOff : i + 1 < block.count ? f[base + RECORD_FIELDS + RecordField.ArgOffset]! : block.arena.length;
+    const head = unpackRecordHead(f[base + RecordField.Head]!);
+    const flags = head.flags;
+    if ((flags & RecordFlag.Port) !== 0) args.port = f[base + RecordField.Port]!;
+    if ((flags & RecordFlag.Size) !== 0) args.size = f[base + RecordField.Size]!;
+    const hasArgs = (flags & RecordFlag.Args) !== 0;
+    let at = hasArgs ? f[base + RecordField.ArgOffset]! : 0;
+    const end = hasArgs ? at + f[base + RecordField.ArgLength]! : 0;
+    const resOff = (flags & RecordFlag.Result) !== 0 ? f[base + RecordField.ResultOffset]! : -1;
     while (at < end) {
       const tag = block.arena[at]!;
       const len = view.getUint32(at + 1, true);
@@ -348,11 +386,11 @@ export function decodeBlock(block: RawBlock, syscalls: SyscallTable): CallRecord
     }
     out.push({
       seq: f[base + RecordField.Seq]!,
-      syscall: syscalls.name(f[base + RecordField.Syscall]!),
+      syscall: syscalls.name(head.syscall),
       args,
-      verdict: VERDICTS[f[base + RecordField.Verdict]!]!,
+      verdict: VERDICTS[head.verdict]!,
       rule: block.rules[i] ?? null,
-      allowed: f[base + RecordField.Allowed] === 1,
+      allowed: head.allowed,
       result: f[base + RecordField.Result]!,
       start: f[base + RecordField.Start]!,
       duration: f[base + RecordField.Duration]!,
@@ -420,15 +458,6 @@ function writeString(arena: Uint8Array, at: number, tag: number, s: string): num
 
 const encoder = new TextEncoder();
 
-// The string arguments of one call into the arena from `at`; returns the next offset.
-function writeStrings(arena: Uint8Array, at: number, path: string | undefined, host: string | undefined, detail: string | undefined): number {
-  let used = at;
-  if (path !== undefined) used = writeString(arena, used, TAG_PATH, path);
-  if (host !== undefined) used = writeString(arena, used, TAG_HOST, host);
-  if (detail !== undefined) used = writeString(arena, used, TAG_DETAIL, detail);
-  return used;
-}
-
 // A short result (at most 32 bytes) into the arena at `at`, in 32-bit words.
 function copyShort(arena: Uint8Array, view: DataView, at: number, bytes: Uint8Array, src: DataView, length: number): void {
   let k = 0;
@@ -451,72 +480,86 @@ function copyShort(arena: Uint8Array, view: DataView, at: number, bytes: Uint8Ar
  * - otherwise a copy, the receiver's to keep (one allocation per block).
  */
 export class RingRecorder implements CallRecorder {
-  readonly #blockSize: number;
   readonly #arenaBytes: number;
   readonly #onBlock: ((block: RawBlock) => void) | undefined;
-  readonly #maxAge: number;
   readonly #head: Int32Array | undefined;
   readonly #slots: readonly Ring[];
   readonly #slotWait: number;
   /** The recorder's memory when created with `shared: true`, else undefined. */
   readonly shared: SharedRing | undefined;
-  #firstStart = 0;
-  // The ring being recorded into, and its arrays (fields of their own: the hot path reads them directly).
+  /**
+   * The recording state, which the gate also writes records into directly ({@link RecordCursor}): the
+   * block being recorded, its counts, the last decision and the last `detail` written.
+   */
+  readonly cursor: RecordCursor;
+  // The ring being recorded into.
   #ring: Ring;
-  #fields: Float64Array;
-  #arena: Uint8Array;
-  #view: DataView;
-  #ruleIds: Int32Array;
   #current = 0;
   #handedOver = 0;
   #slotsLent = 0;
-  // Rule names by index; the decision of the last call and its index.
+  // Rule names by index.
   readonly #ruleNames: string[] = [];
   readonly #ruleIndex = new Map<string, number>();
-  #lastDecision: Decision | null = null;
-  #lastRule = -1;
   // In one thread: the second ring of a receiver that recycles blocks (null while lent out, or never made),
   // and the ring last handed over itself, until the receiver recycles it.
   #spare: Ring | null = null;
   #lent: Ring | null = null;
   #recycling = false;
-  // A DataView over the last short result (host functions reuse their result buffers).
-  #src: Uint8Array | null = null;
-  #srcView: DataView = new DataView(new ArrayBuffer(0));
-  #n = 0;
-  #used = 0;
-  #total = 0;
   readonly #times = new Float64Array(2);
 
   /** @param options - block size, block sink */
   constructor(options: RingRecorderOptions = {}) {
-    this.#blockSize = options.blockSize ?? 256;
+    const blockSize = options.blockSize ?? 256;
     this.#arenaBytes = options.arenaBytes ?? 256 * 1024;
     this.#onBlock = options.onBlock;
-    this.#maxAge = options.maxBlockAgeMs ?? Infinity;
     const shared = options.shared === true;
     const slots = shared ? Math.max(1, Math.floor(options.slots ?? 8)) : 1;
     this.#slotWait = Math.max(0, options.slotWaitMs ?? 50);
-    this.#slots = shared ? sharedRings(slots, this.#blockSize, this.#arenaBytes) : [newRing(this.#blockSize, this.#arenaBytes)];
+    this.#slots = shared ? sharedRings(slots, blockSize, this.#arenaBytes) : [newRing(blockSize, this.#arenaBytes)];
     const ring = this.#slots[0]!;
     this.#ring = ring;
-    this.#fields = ring.fields;
-    this.#arena = ring.arena;
-    this.#view = ring.view;
-    this.#ruleIds = ring.ruleIds;
     this.#head = shared ? new Int32Array(new SharedArrayBuffer((HEAD_SLOT0 + slots * SLOT_STRIDE) * 4)) : undefined;
     if (this.#head !== undefined) this.#head[HEAD_SLOTS] = slots;
     this.shared = shared ? { slots: this.#slots.map((r) => ({ fields: r.fields, arena: r.arena, ruleIds: r.ruleIds })), head: this.#head! } : undefined;
+    // One object literal, every field set: a single hidden class for the gate's inline path.
+    this.cursor = {
+      fields: ring.fields,
+      ruleIds: ring.ruleIds,
+      arena: ring.arena,
+      view: ring.view,
+      src: null,
+      srcView: new DataView(new ArrayBuffer(0)),
+      n: 0,
+      used: 0,
+      total: 0,
+      firstStart: 0,
+      lastDecision: null,
+      lastRule: -1,
+      lastDetail: undefined,
+      lastDetailAt: 0,
+      lastDetailLen: 0,
+      blockSize,
+      maxAge: options.maxBlockAgeMs ?? Infinity,
+      head: this.#head,
+      ruleOf: (decision) => this.#rule(decision),
+      flush: () => this.flush(),
+      source: (bytes) => {
+        const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        this.cursor.src = bytes;
+        this.cursor.srcView = v;
+        return v;
+      },
+    };
   }
 
   /** Calls recorded so far (flushed or not). */
   get total(): number {
-    return this.#total;
+    return this.cursor.total;
   }
 
   /** Calls recorded and not yet handed over. */
   get pending(): number {
-    return this.#n;
+    return this.cursor.n;
   }
 
   /** Shared slots handed over and not yet given back by the receiver (0 for a recorder without slots). */
@@ -565,54 +608,42 @@ export class RingRecorder implements CallRecorder {
     times: Float64Array,
     resultBytes: Uint8Array | null,
   ): void {
-    // Kept small so it can be inlined into the gate's exit: numbers go into the fields, strings and result
-    // bytes (rarer, longer) through #bytes, which may hand the block over first when the arena is full.
-    const path = args.path;
-    const host = args.host;
-    const detail = args.detail;
-    if (resultBytes !== null) {
-      this.#bytes(args, resultBytes);
-    } else {
-      const at = this.#n * RECORD_FIELDS;
-      const used = this.#used;
-      if (path === undefined && host === undefined && detail === undefined) {
-        this.#fields[at + 7] = used;
-        this.#fields[at + 8] = -1;
-      } else if (used + stringBound(path) + stringBound(host) + stringBound(detail) > this.#arena.length) {
-        this.#bytes(args, null);
-      } else {
-        this.#fields[at + 7] = used;
-        this.#fields[at + 8] = -1;
-        this.#used = writeStrings(this.#arena, used, path, host, detail);
-      }
-    }
-    const i = this.#n;
-    const f = this.#fields;
+    // The general path (the gate records the common call itself, see Gate.exit): string arguments and result
+    // bytes through #bytes, which may hand the block over first when the arena is full.
+    const c = this.cursor;
+    // First: it may hand the block over, which changes the block and the call's index.
+    let flags = this.#bytes(args, resultBytes);
+    const i = c.n;
+    const f = c.fields;
     const base = i * RECORD_FIELDS;
     const start = times[0]!;
     const port = args.port;
     const size = args.size;
     f[base] = seq;
-    f[base + 1] = syscallId;
-    f[base + 2] = verdict;
-    f[base + 3] = allowed ? 1 : 0;
-    f[base + 4] = result;
-    f[base + 5] = start;
-    f[base + 6] = times[1]!;
-    f[base + 10] = port === undefined ? NaN : port;
-    f[base + 11] = size === undefined ? NaN : size;
+    f[base + 2] = result;
+    f[base + 3] = start;
+    f[base + 4] = times[1]!;
+    if (port !== undefined) {
+      f[base + 9] = port;
+      flags |= 1;
+    }
+    if (size !== undefined) {
+      f[base + 10] = size;
+      flags |= 2;
+    }
+    f[base + 1] = syscallId * 256 + ((verdict << 5) | (allowed ? 16 : 0) | flags);
     // Decisions are shared objects: a repeated one needs no lookup.
-    this.#ruleIds[i] = decision === this.#lastDecision ? this.#lastRule : this.#rule(decision);
-    this.#n = i + 1;
-    this.#total++;
+    c.ruleIds[i] = decision === c.lastDecision ? c.lastRule : this.#rule(decision);
+    c.n = i + 1;
+    c.total++;
     const head = this.#head;
     if (head !== undefined) {
       // Written after the call is complete: a thread salvaging after a kill never sees half a call.
-      head[HEAD_USED] = this.#used;
+      head[HEAD_USED] = c.used;
       head[HEAD_PENDING] = i + 1;
     }
-    if (i === 0) this.#firstStart = start;
-    if (i + 1 === this.#blockSize || start - this.#firstStart >= this.#maxAge) this.flush();
+    if (i === 0) c.firstStart = start;
+    if (i + 1 === c.blockSize || start - c.firstStart >= c.maxAge) this.flush();
   }
 
   #rule(decision: Decision | null): number {
@@ -626,50 +657,61 @@ export class RingRecorder implements CallRecorder {
         this.#ruleIndex.set(rule, id);
       }
     }
-    this.#lastDecision = decision;
-    this.#lastRule = id;
+    this.cursor.lastDecision = decision;
+    this.cursor.lastRule = id;
     return id;
   }
 
   // String arguments and result bytes of the next call into the arena (handing the block over first when
-  // they do not fit), and its offset fields. The copying is in module functions: V8 does not inline private
-  // methods, and these run inside the gate's exit.
-  #bytes(args: Readonly<CallArgsView>, resultBytes: Uint8Array | null): void {
+  // they do not fit), and its offset fields; returns the flags of what it wrote.
+  #bytes(args: Readonly<CallArgsView>, resultBytes: Uint8Array | null): number {
+    const c = this.cursor;
     const path = args.path;
     const host = args.host;
     const detail = args.detail;
     const argBytes = stringBound(path) + stringBound(host) + stringBound(detail);
     const resultLength = resultBytes === null ? 0 : resultBytes.length;
-    if (this.#used + argBytes + resultLength > this.#arena.length && this.#n > 0) this.flush();
-    const arena = this.#arena;
-    const f = this.#fields;
-    const base = this.#n * RECORD_FIELDS;
-    let used = this.#used;
-    f[base + 7] = used;
-    if (argBytes > 0 && used + argBytes <= arena.length) used = writeStrings(arena, used, path, host, detail);
-    if (resultBytes === null) {
-      f[base + 8] = -1;
-    } else if (used + resultLength <= arena.length) {
-      f[base + 8] = used;
-      f[base + 9] = resultLength;
-      if (resultLength <= 32) {
-        // Short results (clocks, flags, small reads) in 32-bit words: TypedArray#set costs more.
-        let src = this.#srcView;
-        if (resultBytes !== this.#src) {
-          src = new DataView(resultBytes.buffer, resultBytes.byteOffset, resultLength);
-          this.#src = resultBytes;
-          this.#srcView = src;
-        }
-        copyShort(arena, this.#view, used, resultBytes, src, resultLength);
-      } else {
-        arena.set(resultBytes, used);
+    if (c.used + argBytes + resultLength > c.arena.length && c.n > 0) this.flush();
+    const arena = c.arena;
+    const f = c.fields;
+    const base = c.n * RECORD_FIELDS;
+    let used = c.used;
+    let flags = 0;
+    if (argBytes > 0 && used + argBytes <= arena.length) {
+      const from = used;
+      if (path !== undefined) used = writeString(arena, used, TAG_PATH, path);
+      if (host !== undefined) used = writeString(arena, used, TAG_HOST, host);
+      if (detail !== undefined) {
+        // Remembered, so the next call with the same detail points at these bytes (Gate.exit).
+        c.lastDetail = detail;
+        c.lastDetailAt = used;
+        used = writeString(arena, used, TAG_DETAIL, detail);
+        c.lastDetailLen = used - c.lastDetailAt;
       }
-      used += resultLength;
-    } else {
-      // A single result larger than the arena: keep the call, mark its bytes as dropped.
-      f[base + 8] = -2;
+      f[base + RecordField.ArgOffset] = from;
+      f[base + RecordField.ArgLength] = used - from;
+      flags = RecordFlag.Args;
     }
-    this.#used = used;
+    if (resultBytes !== null) {
+      flags |= RecordFlag.Result;
+      if (used + resultLength <= arena.length) {
+        f[base + RecordField.ResultOffset] = used;
+        f[base + RecordField.ResultLength] = resultLength;
+        if (resultLength <= 32) {
+          // Short results (clocks, flags, small reads) in 32-bit words: TypedArray#set costs more.
+          const src = resultBytes === c.src && c.srcView.byteLength >= resultLength ? c.srcView : c.source(resultBytes);
+          copyShort(arena, c.view, used, resultBytes, src, resultLength);
+        } else {
+          arena.set(resultBytes, used);
+        }
+        used += resultLength;
+      } else {
+        // A single result larger than the arena: keep the call, mark its bytes as dropped.
+        f[base + RecordField.ResultOffset] = -2;
+      }
+    }
+    c.used = used;
+    return flags;
   }
 
   // A slot other than the current one that the receiver gave back, or -1.
@@ -685,10 +727,11 @@ export class RingRecorder implements CallRecorder {
 
   #use(ring: Ring): void {
     this.#ring = ring;
-    this.#fields = ring.fields;
-    this.#arena = ring.arena;
-    this.#view = ring.view;
-    this.#ruleIds = ring.ruleIds;
+    const c = this.cursor;
+    c.fields = ring.fields;
+    c.arena = ring.arena;
+    c.view = ring.view;
+    c.ruleIds = ring.ruleIds;
   }
 
   /**
@@ -696,9 +739,11 @@ export class RingRecorder implements CallRecorder {
    * @returns the block, or null when there was nothing to hand over
    */
   flush(): RawBlock | null {
-    const n = this.#n;
+    const c = this.cursor;
+    const n = c.n;
     if (n === 0) return null;
-    const used = this.#used;
+    const used = c.used;
+    const blockSize = c.blockSize;
     const head = this.#head;
     const names = this.#ruleNames;
     let block: RawBlock | null = null;
@@ -726,8 +771,8 @@ export class RingRecorder implements CallRecorder {
         this.#handedOver = (this.#handedOver + 1) | 0;
         Atomics.store(head, at + SLOT_STATE, 1);
         this.#slotsLent = (this.#slotsLent + 1) | 0;
-        const ruleIds = n === this.#blockSize ? ring.ruleIds : ring.ruleIds.subarray(0, n);
-        block = new ViewBlock(n, n === this.#blockSize ? ring.fields : ring.fields.subarray(0, n * RECORD_FIELDS), ring.arena.subarray(0, used), ruleIds, names, slot, head[at + SLOT_SEQ]!);
+        const ruleIds = n === blockSize ? ring.ruleIds : ring.ruleIds.subarray(0, n);
+        block = new ViewBlock(n, n === blockSize ? ring.fields : ring.fields.subarray(0, n * RECORD_FIELDS), ring.arena.subarray(0, used), ruleIds, names, slot, head[at + SLOT_SEQ]!);
         this.#current = next;
         this.#use(this.#slots[next]!);
         head[HEAD_CURRENT] = next;
@@ -735,8 +780,8 @@ export class RingRecorder implements CallRecorder {
     } else if (this.#spare !== null) {
       // Double-buffered: hand over the ring itself, record into the spare.
       const lent = this.#ring;
-      const ruleIds = n === this.#blockSize ? lent.ruleIds : lent.ruleIds.subarray(0, n);
-      block = new ViewBlock(n, n === this.#blockSize ? lent.fields : lent.fields.subarray(0, n * RECORD_FIELDS), lent.arena.subarray(0, used), ruleIds, names);
+      const ruleIds = n === blockSize ? lent.ruleIds : lent.ruleIds.subarray(0, n);
+      block = new ViewBlock(n, n === blockSize ? lent.fields : lent.fields.subarray(0, n * RECORD_FIELDS), lent.arena.subarray(0, used), ruleIds, names);
       this.#lent = lent;
       this.#use(this.#spare);
       this.#spare = null;
@@ -748,10 +793,12 @@ export class RingRecorder implements CallRecorder {
         handOver = this.#handedOver;
         this.#handedOver = (this.#handedOver + 1) | 0;
       }
-      block = copyBlock(this.#fields, this.#ruleIds, this.#arena, n, used, names, handOver);
+      block = copyBlock(c.fields, c.ruleIds, c.arena, n, used, names, handOver);
     }
-    this.#n = 0;
-    this.#used = 0;
+    c.n = 0;
+    c.used = 0;
+    // The next block starts without a detail to point back at (a block's arena is self-contained).
+    c.lastDetail = undefined;
     if (head !== undefined) {
       head[HEAD_USED] = 0;
       head[HEAD_PENDING] = 0;
@@ -781,7 +828,7 @@ export class RingRecorder implements CallRecorder {
     if (!this.#recycling) {
       // The first block given back was a copy: from now on the recorder double-buffers.
       this.#recycling = true;
-      this.#spare = newRing(this.#blockSize, this.#arenaBytes);
+      this.#spare = newRing(this.cursor.blockSize, this.#arenaBytes);
     }
   }
 }

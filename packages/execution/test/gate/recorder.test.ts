@@ -208,6 +208,38 @@ describe('RingRecorder arguments and sequence', () => {
     ]);
   });
 
+  it('the gate records common calls inline: repeated details point back within a block, every block stands alone', () => {
+    const blocks: RawBlock[] = [];
+    const recorder = new RingRecorder({ blockSize: 3, shared: true, slots: 8, onBlock: (b) => blocks.push(b) });
+    let verdict: 'allow' | 'deny' = 'allow';
+    const decisions = { allow: allow('r/log'), deny: { ...allow('r/no'), verdict: 'deny' as const } };
+    const gate = new Gate({ syscalls, policy: { mode: 'enforce', decide: () => decisions[verdict] }, recorder });
+    const LOG = syscalls.id('forgeone:log/write');
+    const TIME = syscalls.id('forgeone:time/now');
+    const time = new Uint8Array(8);
+    const expected: unknown[] = [];
+    for (let i = 0; i < 8; i++) {
+      verdict = i === 5 ? 'deny' : 'allow';
+      const level = i % 4 === 3 ? 'warn' : 'info';
+      gate.args.detail = level;
+      gate.args.size = i;
+      const allowed = gate.enter(LOG);
+      gate.exit(allowed ? 0 : -1);
+      expected.push({ seq: 2 * i, syscall: 'forgeone:log/write', args: { detail: level, size: i }, verdict, allowed, rule: verdict === 'deny' ? 'r/no' : 'r/log', resultBytes: null });
+      new DataView(time.buffer).setUint32(0, 1000 + i, true);
+      gate.enter(TIME);
+      gate.exit(0, time);
+      expected.push({ seq: 2 * i + 1, syscall: 'forgeone:time/now', args: {}, verdict, allowed: verdict === 'allow', rule: verdict === 'deny' ? 'r/no' : 'r/log', resultBytes: time.slice() });
+    }
+    // Five blocks were handed over as slots; they and the pending call are salvaged as if the thread had been killed.
+    const salvaged = salvageBlock(recorder.shared!, recorder.ruleNames());
+    const records = salvaged === null ? [] : decodeBlock(salvaged, syscalls);
+    expect(records.map((r) => ({ seq: r.seq, syscall: r.syscall, args: r.args, verdict: r.verdict, allowed: r.allowed, rule: r.rule, resultBytes: r.resultBytes }))).toEqual(expected);
+    // Each block handed over decodes alone (a repeated detail never points into another block).
+    for (const b of blocks) for (const r of decodeBlock(b, syscalls)) if (r.syscall === 'forgeone:log/write') expect(r.args.detail).toMatch(/^(info|warn)$/);
+    expect(recorder.total).toBe(16);
+  });
+
   it('a gate given startSeq numbers its first call with it (a container restored from a snapshot)', () => {
     const blocks: RawBlock[] = [];
     const recorder = new RingRecorder({ blockSize: 2, onBlock: (b) => blocks.push(b) });
