@@ -404,12 +404,13 @@ interface Ring {
   readonly fields: Float64Array;
   readonly arena: Uint8Array;
   readonly view: DataView;
+  readonly words: Uint32Array;
   readonly ruleIds: Int32Array;
 }
 
 function newRing(blockSize: number, arenaBytes: number): Ring {
   const arena = new Uint8Array(arenaBytes);
-  return { fields: new Float64Array(blockSize * RECORD_FIELDS), arena, view: new DataView(arena.buffer), ruleIds: new Int32Array(blockSize) };
+  return { fields: new Float64Array(blockSize * RECORD_FIELDS), arena, view: new DataView(arena.buffer), words: new Uint32Array(arena.buffer, 0, arena.length >> 2), ruleIds: new Int32Array(blockSize) };
 }
 
 // The slots of a shared recorder, carved out of one SharedArrayBuffer (one allocation: its pages are only
@@ -426,6 +427,7 @@ function sharedRings(slots: number, blockSize: number, arenaBytes: number): Ring
       ruleIds: new Int32Array(sab, at + fieldBytes, blockSize),
       arena: new Uint8Array(sab, at + fieldBytes + idBytes, arenaBytes),
       view: new DataView(sab, at + fieldBytes + idBytes, arenaBytes),
+      words: new Uint32Array(sab, at + fieldBytes + idBytes, arenaBytes >> 2),
     };
   });
 }
@@ -506,6 +508,9 @@ export class RingRecorder implements CallRecorder {
   #lent: Ring | null = null;
   #recycling = false;
   readonly #times = new Float64Array(2);
+  // A DataView over the last short result of the general path (host functions reuse their result buffers).
+  #src: Uint8Array | null = null;
+  #srcView: DataView = new DataView(new ArrayBuffer(0));
 
   /** @param options - block size, block sink */
   constructor(options: RingRecorderOptions = {}) {
@@ -527,8 +532,9 @@ export class RingRecorder implements CallRecorder {
       ruleIds: ring.ruleIds,
       arena: ring.arena,
       view: ring.view,
+      words: ring.words,
       src: null,
-      srcView: new DataView(new ArrayBuffer(0)),
+      srcWords: null,
       n: 0,
       used: 0,
       total: 0,
@@ -544,10 +550,10 @@ export class RingRecorder implements CallRecorder {
       ruleOf: (decision) => this.#rule(decision),
       flush: () => this.flush(),
       source: (bytes) => {
-        const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const words = bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : null;
         this.cursor.src = bytes;
-        this.cursor.srcView = v;
-        return v;
+        this.cursor.srcWords = words;
+        return words;
       },
     };
   }
@@ -699,7 +705,12 @@ export class RingRecorder implements CallRecorder {
         f[base + RecordField.ResultLength] = resultLength;
         if (resultLength <= 32) {
           // Short results (clocks, flags, small reads) in 32-bit words: TypedArray#set costs more.
-          const src = resultBytes === c.src && c.srcView.byteLength >= resultLength ? c.srcView : c.source(resultBytes);
+          let src = this.#srcView;
+          if (resultBytes !== this.#src || src.byteLength < resultLength) {
+            src = new DataView(resultBytes.buffer, resultBytes.byteOffset, resultLength);
+            this.#src = resultBytes;
+            this.#srcView = src;
+          }
           copyShort(arena, c.view, used, resultBytes, src, resultLength);
         } else {
           arena.set(resultBytes, used);
@@ -731,6 +742,7 @@ export class RingRecorder implements CallRecorder {
     c.fields = ring.fields;
     c.arena = ring.arena;
     c.view = ring.view;
+    c.words = ring.words;
     c.ruleIds = ring.ruleIds;
   }
 
