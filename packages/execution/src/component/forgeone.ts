@@ -129,27 +129,38 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
   const timeBytes = new Uint8Array(8);
   const timeView = new DataView(timeBytes.buffer);
 
-  const checkKey = (key: string): void => {
-    if (typeof key !== 'string' || key.length === 0) throw invalid('a key must be a non-empty string');
-    if (utf8Length(key) > o.maxKeyBytes) throw invalid(`a key may hold at most ${o.maxKeyBytes} bytes`);
+  // What is wrong with a key (or a list prefix), or null. Checked after the gate decided, so a malformed
+  // attempt is on record like any other.
+  const keyProblem = (key: unknown, asPrefix: boolean): ForgeError | null => {
+    if (typeof key !== 'string' || (key.length === 0 && !asPrefix)) return new ForgeError('INVALID_ARGUMENT', 'a key must be a non-empty string');
+    if (utf8Length(key) > o.maxKeyBytes) return new ForgeError('INVALID_ARGUMENT', `a key may hold at most ${o.maxKeyBytes} bytes`);
+    return null;
   };
-  // A kv call carries its key as `path` (`/` + key) when the key is canonical, so policies can scope keys
-  // with path globs; a key shaped like an escape (`/etc/passwd`, `../x`, `a//b`) carries no path, matches no
-  // path-scoped rule, and is refused even when the policy allows it (see kvKeyPath).
-  const enterKv = (id: number, key: string, asPrefix: boolean): void => {
-    const path = kvKeyPath(key, asPrefix);
-    gate.args.detail = key;
-    if (path !== null) gate.args.path = path;
+  // A kv call carries its key as `detail`, and as `path` (`/` + key) when the key is canonical, so policies
+  // can scope keys with path globs; a key shaped like an escape (`/etc/passwd`, `../x`, `a//b`) carries no
+  // path, matches no path-scoped rule, and is refused even when the policy allows it (see kvKeyPath). A key
+  // that is not a string or is too long carries neither; the call crosses the gate and then fails with
+  // INVALID_ARGUMENT (or with `problem`, the caller's own check).
+  const enterKv = (id: number, key: string, asPrefix: boolean, problem: ForgeError | null = null): void => {
+    let bad = keyProblem(key, asPrefix);
+    if (bad === null) {
+      const path = kvKeyPath(key, asPrefix);
+      gate.args.detail = key;
+      if (path !== null) gate.args.path = path;
+      else bad = new ForgeError('INVALID_ARGUMENT', `${JSON.stringify(key.slice(0, 64))} is not a key: keys are relative names of non-empty /-separated segments, none of them . or .., without control characters or backslashes`);
+    }
+    bad ??= problem;
     ctx.enterOrHostError(id);
-    if (path === null) ctx.serviceFailed(new ForgeError('INVALID_ARGUMENT', `${JSON.stringify(key.slice(0, 64))} is not a key: keys are relative names of non-empty /-separated segments, none of them . or .., without control characters or backslashes`));
+    if (bad !== null) ctx.serviceFailed(bad);
   };
 
   // The bodies shared by the JS-level and the core-level forms of the hot calls.
   const logWrite = (level: LogLevel, message: string, size: number): void => {
-    if (size > o.maxLogBytes) throw new HostResultError({ code: 'LIMIT_EXCEEDED', message: `a log message may hold at most ${o.maxLogBytes} bytes` } satisfies HostErrorPayload);
     gate.args.detail = level;
     gate.args.size = size;
     ctx.enterOrHostError(LOG);
+    // Over the limit: refused after the gate, so the attempt (and its size) is on record.
+    if (size > o.maxLogBytes) ctx.serviceFailed(new ForgeError('LIMIT_EXCEEDED', `a log message may hold at most ${o.maxLogBytes} bytes`));
     try {
       services.log(level, message);
     } catch (cause) {
@@ -200,7 +211,6 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
     },
     'forgeone:host/kv': {
       get(key: string): Uint8Array | undefined {
-        checkKey(key);
         enterKv(KV_GET, key, false);
         let value: Uint8Array | undefined;
         try {
@@ -220,10 +230,8 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
         return value;
       },
       set(key: string, value: Uint8Array): void {
-        checkKey(key);
-        if (value.length > o.maxValueBytes) throw new HostResultError({ code: 'LIMIT_EXCEEDED', message: `a value may hold at most ${o.maxValueBytes} bytes` } satisfies HostErrorPayload);
         gate.args.size = value.length;
-        enterKv(KV_SET, key, false);
+        enterKv(KV_SET, key, false, value.length > o.maxValueBytes ? new ForgeError('LIMIT_EXCEEDED', `a value may hold at most ${o.maxValueBytes} bytes`) : null);
         try {
           services.kvSet(key, value);
         } catch (cause) {
@@ -232,7 +240,6 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
         gate.exit(RESULT_OK);
       },
       delete(key: string): boolean {
-        checkKey(key);
         enterKv(KV_DELETE, key, false);
         let existed = false;
         try {
@@ -244,7 +251,6 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
         return existed;
       },
       list(prefix: string): string[] {
-        if (typeof prefix !== 'string' || utf8Length(prefix) > o.maxKeyBytes) throw invalid('bad prefix');
         enterKv(KV_LIST, prefix, true);
         let keys: string[] = [];
         try {
@@ -259,19 +265,21 @@ export function forgeoneImports(ctx: HostContext, o: ForgeoneHostOptions): Recor
     'forgeone:host/http': {
       fetch(req: HttpRequestRecord): { status: number; headers: [string, string][]; body: Uint8Array } {
         const target = fetchTarget(req.url);
-        const method = req.method.toUpperCase();
-        if (!/^[A-Z][A-Z0-9!#$%&'*+.^_`|~-]{0,31}$/.test(method)) throw invalid(`bad method ${JSON.stringify(req.method)}`);
+        const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
+        const methodOk = /^[A-Z][A-Z0-9!#$%&'*+.^_`|~-]{0,31}$/.test(method);
         // Every fetch crosses the gate with what canonical arguments it has: a URL of another scheme carries
-        // no host or port (so no host-scoped rule allows it), and is refused after the gate anyway, as is a
-        // URL with credentials (the gate saw the real host, the one after the `@`).
+        // no host or port (so no host-scoped rule allows it), and is refused after the gate anyway, as are a
+        // URL with credentials (the gate saw the real host, the one after the `@`), a malformed URL (no
+        // scheme) and a malformed method (`-` in the detail).
         if (target.host !== null) {
           gate.args.host = target.host;
           gate.args.port = target.port;
         }
         gate.args.size = req.body?.length ?? 0;
-        gate.args.detail = `${method} ${target.scheme}`;
+        gate.args.detail = `${methodOk ? method : '-'} ${target.scheme}`;
         ctx.enterOrHostError(FETCH);
         if (target.refusal !== null) ctx.serviceFailed(new ForgeError('INVALID_ARGUMENT', target.refusal));
+        if (!methodOk) ctx.serviceFailed(new ForgeError('INVALID_ARGUMENT', `bad method ${JSON.stringify(String(req.method).slice(0, 64))}`));
         let res: HostHttpResponse;
         try {
           res = services.fetch({ method, url: target.url, headers: req.headers, body: req.body });
@@ -364,13 +372,15 @@ interface FetchTarget {
   readonly refusal: string | null;
 }
 
+// A malformed URL or host is a refusal too (decided after the gate, like the others), not a throw.
 function fetchTarget(url: unknown): FetchTarget {
-  if (typeof url !== 'string') throw invalid('the URL must be a string');
+  const malformed = (refusal: string): FetchTarget => ({ scheme: '', host: null, port: 0, url: '', refusal });
+  if (typeof url !== 'string') return malformed('the URL must be a string');
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw invalid(`not a URL: ${JSON.stringify(url.slice(0, 128))}`);
+    return malformed(`not a URL: ${JSON.stringify(url.slice(0, 128))}`);
   }
   const scheme = u.protocol.slice(0, -1);
   if (scheme !== 'http' && scheme !== 'https') return { scheme, host: null, port: 0, url: u.href, refusal: `only http and https URLs can be fetched, not ${scheme}:` };
@@ -378,7 +388,7 @@ function fetchTarget(url: unknown): FetchTarget {
   try {
     host = canonicalHost(u.hostname);
   } catch (cause) {
-    throw invalid(isForgeError(cause) ? cause.message : 'bad host');
+    return { scheme, host: null, port: 0, url: '', refusal: isForgeError(cause) ? cause.message : 'bad host' };
   }
   const port = u.port === '' ? (scheme === 'https' ? 443 : 80) : Number(u.port);
   const refusal = u.username !== '' || u.password !== '' ? 'credentials in URLs are not allowed' : null;

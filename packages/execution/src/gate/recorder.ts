@@ -28,7 +28,7 @@ export interface CallRecord {
 
 /**
  * Fields of one call in {@link RawBlock.fields}, in this order (a stride of {@link RECORD_FIELDS} numbers).
- * Only the fields a call has are written: the flags in {@link RecordField.Head} say which of the optional
+ * Only the fields a call has are written: the flags in `RecordField.Head` say which of the optional
  * ones are valid (a record written inline by the gate costs one store per field, so absent ones cost none).
  */
 export const RecordField = Object.freeze({
@@ -41,24 +41,24 @@ export const RecordField = Object.freeze({
   Result: 2,
   Start: 3,
   Duration: 4,
-  /** Where the call's string arguments start in the arena (with {@link RecordFlag.Args}). */
+  /** Where the call's string arguments start in the arena (with `RecordFlag.Args`). */
   ArgOffset: 5,
   /**
-   * Bytes of the call's string arguments (with {@link RecordFlag.Args}). A call whose only string argument
+   * Bytes of the call's string arguments (with `RecordFlag.Args`). A call whose only string argument
    * repeats the previous call's `detail` points at that call's bytes instead of a copy.
    */
   ArgLength: 6,
-  /** Where the result bytes start (with {@link RecordFlag.Result}); -2 when they were dropped (too large). */
+  /** Where the result bytes start (with `RecordFlag.Result`); -2 when they were dropped (too large). */
   ResultOffset: 7,
-  /** Their length (with {@link RecordFlag.Result}). */
+  /** Their length (with `RecordFlag.Result`). */
   ResultLength: 8,
-  /** The `port` argument (with {@link RecordFlag.Port}). */
+  /** The `port` argument (with `RecordFlag.Port`). */
   Port: 9,
-  /** The `size` argument (with {@link RecordFlag.Size}). */
+  /** The `size` argument (with `RecordFlag.Size`). */
   Size: 10,
 } as const);
 
-/** Which optional fields of a record are valid (the low four bits of {@link RecordField.Head}). */
+/** Which optional fields of a record are valid (the low four bits of `RecordField.Head`). */
 export const RecordFlag = Object.freeze({
   /** The call had a `port`. */
   Port: 1,
@@ -71,7 +71,7 @@ export const RecordFlag = Object.freeze({
 } as const);
 
 /**
- * Split {@link RecordField.Head}.
+ * Split `RecordField.Head`.
  * @param head - the field's value
  * @returns syscall id, verdict index, whether the call was performed, and the flags
  */

@@ -165,12 +165,16 @@ describe('core-level host functions (jco hybrid bindings)', () => {
     ]);
   });
 
-  it('a message over the limit is refused with LIMIT_EXCEEDED before the gate', async () => {
+  it('a message over the limit crosses the gate, is on record, and fails with LIMIT_EXCEEDED', async () => {
     const { gate, recorder } = policyGate(allowAllExcept());
-    const g = (await load('utf8')).instantiate(coreOnly(buildComponentImports({ gate, maxLogBytes: 4 }))) as unknown as Guest;
+    const services = createMemoryServices();
+    const g = (await load('utf8')).instantiate(coreOnly(buildComponentImports({ gate, services, maxLogBytes: 4 }))) as unknown as Guest;
     expect(g.log(1, 2000, 5)).toBe(1);
     expect(g.code()).toBe('LIMIT_EXCEEDED');
-    expect(recorder.flush()).toEqual([]);
+    expect(services.logs).toEqual([]);
+    const [rec] = recorder.flush();
+    expect(rec).toMatchObject({ syscall: 'forgeone:log/write', verdict: 'allow', allowed: true, result: 1, args: { detail: 'info', size: 5 } });
+    expect(JSON.parse(new TextDecoder().decode(rec!.resultBytes!))).toMatchObject({ code: 'LIMIT_EXCEEDED' });
   });
 
   it('traps on a bad discriminant and on out-of-bounds memory, recording nothing', async () => {

@@ -148,6 +148,24 @@ nodes:
     expect(open.recorder.flush().map((x) => [x.verdict, x.result])).toEqual([['allow', 1]]);
   });
 
+  it('malformed attempts cross the gate too: they are on record, then fail with their own code', () => {
+    const { gate, recorder } = policyGate(allowAllExcept());
+    const services = createMemoryServices();
+    const instance = instantiateComponent(loaded, buildComponentImports({ gate, services, maxKeyBytes: 8, maxValueBytes: 4, maxLogBytes: 8 }));
+    expect(instance.call({ input: 'kv-get a-key-too-long' })).toMatchObject({ value: expect.stringMatching(/^host-error INVALID_ARGUMENT a key may hold at most 8 bytes/) });
+    expect(instance.call({ input: 'kv-set k too-big' })).toMatchObject({ value: expect.stringMatching(/^host-error LIMIT_EXCEEDED a value may hold at most 4 bytes/) });
+    expect(instance.call({ input: 'fetch not a url' })).toMatchObject({ value: expect.stringMatching(/^host-error INVALID_ARGUMENT not a URL/) });
+    expect(instance.call({ input: 'hello long message' })).toMatchObject({ value: expect.stringMatching(/^host-error LIMIT_EXCEEDED a log message may hold at most 8 bytes/) });
+    expect(services.kv.size).toBe(0);
+    expect(services.logs).toEqual([]);
+    expect(recorder.flush().map((x) => [x.syscall, x.verdict, x.result, x.args])).toEqual([
+      ['forgeone:kv/get', 'allow', 1, {}],
+      ['forgeone:kv/set', 'allow', 1, { path: '/k', detail: 'k', size: 7 }],
+      ['forgeone:http/fetch', 'allow', 1, { detail: 'GET ', size: 0 }],
+      ['forgeone:log/write', 'allow', 1, { detail: 'info', size: 18 }],
+    ]);
+  });
+
   it('a failing service returns its ForgeError code in host-error', () => {
     const { gate } = policyGate(allowAllExcept());
     const services = createMemoryServices();
@@ -195,7 +213,8 @@ nodes:
     expect(none.call({ input: 'fetch https://evil.example/' })).toMatchObject({ value: expect.stringMatching(/^host-error POLICY_DENIED forgeone:http\/fetch refused/) });
     // Another scheme crosses the gate without a host: no host-scoped rule allows it.
     expect(none.call({ input: 'fetch ftp://example.com/' })).toMatchObject({ value: expect.stringMatching(/^host-error POLICY_DENIED/) });
-    expect(none.call({ input: 'fetch not a url' })).toMatchObject({ value: expect.stringMatching(/^host-error INVALID_ARGUMENT/) });
+    // So does a malformed URL: on record, and denied like any fetch without a host.
+    expect(none.call({ input: 'fetch not a url' })).toMatchObject({ value: expect.stringMatching(/^host-error POLICY_DENIED/) });
     const seen: string[] = [];
     const services = createMemoryServices({
       fetch: (req) => {
@@ -210,10 +229,12 @@ nodes:
       ['example.com', 443, 'allow', 1],
       ['evil.example', 443, 'deny', -1],
       [undefined, undefined, 'deny', -1],
+      [undefined, undefined, 'deny', -1],
       ['example.com', 443, 'allow', 0],
     ]);
     expect(r[2]!.args.detail).toBe('GET ftp');
-    expect(dec.decode(r[3]!.resultBytes!)).toContain('pong');
+    expect(r[3]!.args.detail).toBe('GET ');
+    expect(dec.decode(r[4]!.resultBytes!)).toContain('pong');
   });
 
   it('an error thrown by run comes back as { ok: false, error }', () => {
