@@ -69,7 +69,14 @@ const discard = { write() {} };
 const toDevnull = { write: (memory, offset, length) => void writeSync(devnull, memory, offset, length) };
 
 let blocks = 0;
-const recorder = new RingRecorder({ onBlock: () => blocks++ });
+// The consumer gives each block back once it has it (as the sandbox's shared slots do, and as the component
+// and recording benches do): the recorder double-buffers instead of copying every block.
+const recorder = new RingRecorder({
+  onBlock: (b) => {
+    blocks++;
+    recorder.recycle(b);
+  },
+});
 function forgeone(withRecorder, stdout) {
   const gate = new Gate({ syscalls, policy: decide, now: clock.now, ...(withRecorder ? { recorder } : {}) });
   // No output cap: the default (16 MiB) would turn most of the measured writes into ENOSPC.
