@@ -12,8 +12,11 @@
 //                string kept BY REFERENCE (JS strings are immutable, so a reference is a copy) and encoded
 //                into an arena when the block of 256 is handed over. What a redesigned recorder would do on
 //                the guest's thread.
-// The ratios are the floor for the gate's goal of ≤ 1.25× with a string argument (issue 4): an
-// implementation of the real gate cannot do less work than `fused`.   node bench/floor.bench.mjs [--rounds=R]
+// The ratios are the floor of a gate behind jco's JS-level bindings (every column here is a plain function, so
+// jco's trampoline lifts the level and decodes the message before it): no implementation there can do less
+// work than `fused`. The adapter's own log.write is now linked at the core level (jco hybrid bindings,
+// src/component/lower.ts) and skips that lifting, which costs about as much as the gate: see the
+// component bench for where the real gate stands against the raw jco import.   node bench/floor.bench.mjs [--rounds=R]
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createCoarseClock, transpileComponent } from '../dist/index.js';
